@@ -1,0 +1,80 @@
+/**
+ * Every error and every rejection the gateway can produce, in one registry.
+ *
+ * Callers and tests branch on `code`, never on message text. A code, once
+ * published, is never reused for something else.
+ */
+
+export class GatewayError extends Error {
+  readonly code: string
+  constructor (code: string, message: string) {
+    super(message)
+    this.name = 'GatewayError'
+    this.code = code
+  }
+}
+
+/** An option failed validation; the message names it. */
+export class InvalidOptionError extends GatewayError {
+  readonly option: string
+  constructor (option: string, problem: string) {
+    super('MWG_ERR_INVALID_OPTION', `option "${option}" ${problem}`)
+    this.name = 'InvalidOptionError'
+    this.option = option
+  }
+}
+
+/**
+ * Why an upgrade was refused, with the HTTP status the client gets.
+ * The key doubles as the `reason` in logs and metrics.
+ */
+export const upgradeRejections = {
+  path: { status: 404, message: 'No MQTT endpoint at this path' },
+  bad_request: { status: 400, message: 'Not a valid WebSocket upgrade request' },
+  subprotocol_missing: { status: 400, message: 'Offer the "mqtt" WebSocket subprotocol' },
+  subprotocol_unsupported: { status: 400, message: 'None of the offered subprotocols is supported (use "mqtt" or "mqttv3.1")' },
+  limit_connections: { status: 503, message: 'Too many connections' },
+  closing: { status: 503, message: 'Gateway is shutting down' },
+  upstream_unreachable: { status: 502, message: 'MQTT broker unreachable' },
+  upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' }
+} as const satisfies Record<string, { status: number, message: string }>
+
+export type UpgradeRejection = keyof typeof upgradeRejections
+
+/** WebSocket close codes the gateway sends (RFC 6455 §7.4.1). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+  tryAgainLater: 1013
+} as const
+
+/**
+ * Why a bridge ended. `initiator` says who closed first; `reason` is stable
+ * and is what logs and metrics carry.
+ */
+export type CloseInitiator = 'client' | 'broker' | 'gateway'
+
+export const closeReasons = {
+  client_close: { initiator: 'client', code: CloseCode.normal },
+  client_end: { initiator: 'client', code: CloseCode.normal },
+  client_error: { initiator: 'client', code: CloseCode.normal },
+  broker_close: { initiator: 'broker', code: CloseCode.normal },
+  broker_error: { initiator: 'broker', code: CloseCode.internalError },
+  text_frame: { initiator: 'gateway', code: CloseCode.unsupportedData },
+  message_too_big: { initiator: 'gateway', code: CloseCode.messageTooBig },
+  protocol_error: { initiator: 'gateway', code: CloseCode.protocolError },
+  malformed_packet: { initiator: 'gateway', code: CloseCode.protocolError },
+  connect_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
+  idle_timeout: { initiator: 'gateway', code: CloseCode.goingAway },
+  client_drain_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
+  broker_drain_timeout: { initiator: 'gateway', code: CloseCode.tryAgainLater },
+  takeover: { initiator: 'gateway', code: CloseCode.normal },
+  shutdown: { initiator: 'gateway', code: CloseCode.goingAway }
+} as const satisfies Record<string, { initiator: CloseInitiator, code: number }>
+
+export type CloseReason = keyof typeof closeReasons

@@ -1,0 +1,178 @@
+/**
+ * Gateway options: one defaults object, validated once at the edge.
+ *
+ * Every entry point (library, CLI flags, environment, JSON config file) ends
+ * in `resolveOptions()`, which fails fast with an `InvalidOptionError` naming
+ * the option. The rest of the code trusts the frozen result.
+ */
+import { InvalidOptionError } from './errors.js'
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface GatewayOptions {
+  /** Address the WebSocket listener binds to. */
+  host: string
+  /** Port of the WebSocket listener; 0 picks a free one. */
+  port: number
+  /** Request paths that accept WebSocket upgrades. */
+  paths: string[]
+  /** Upstream broker URL (`mqtt://host:port`); undefined starts the embedded broker. */
+  upstream: string | undefined
+  /** Embedded broker only: plain MQTT TCP port for non-WebSocket clients; 0 turns it off. */
+  tcpPort: number
+  /** Embedded broker only: address of the plain TCP listener (defaults to `host`). */
+  tcpHost: string | undefined
+  /** Reject upgrades that offer no subprotocol (400). */
+  requireSubprotocol: boolean
+  /** Negotiate permessage-deflate when the client offers it. */
+  perMessageDeflate: boolean
+  /** Largest WebSocket message (and MQTT packet) accepted, in bytes; larger → close 1009. */
+  maxMessageSize: number
+  /** Most concurrent bridged connections; further upgrades get 503. */
+  maxConnections: number
+  /** Milliseconds to wait for the broker's TCP connection during the upgrade (502 after). */
+  upstreamConnectTimeout: number
+  /** Milliseconds a new connection may take to send its CONNECT packet. */
+  firstPacketTimeout: number
+  /** Milliseconds to wait for the peer's close frame / FIN before destroying the socket. */
+  closeTimeout: number
+  /** Milliseconds a peer may take to drain a full write buffer before it is disconnected. */
+  drainTimeout: number
+  /** Seconds of silence in both directions before a WebSocket ping; 0 turns idle pings off. */
+  wsPingIdle: number
+  /** Bytes buffered for a slow peer before the other side is paused (per direction). */
+  highWaterMark: number
+  /** Embedded broker: most messages queued for a client before its session is ready. */
+  brokerQueueLimit: number
+  /** Embedded broker: largest MQTT keep-alive a client may ask for, in seconds (0 = any). */
+  brokerKeepaliveLimit: number
+  /** Log level of the pino logger. */
+  logLevel: LogLevel
+}
+
+export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
+  host: '0.0.0.0',
+  port: 8000,
+  paths: ['/mqtt'],
+  upstream: undefined,
+  tcpPort: 1883,
+  tcpHost: undefined,
+  requireSubprotocol: false,
+  perMessageDeflate: false,
+  // 1 MiB, as EMQX's default max_packet_size: generous for telemetry and
+  // commands, and it bounds what one connection can make the gateway hold
+  // while it assembles a broker packet into one WebSocket message.
+  maxMessageSize: 1024 * 1024,
+  // Each bridged connection uses two file descriptors; 9,900 fits under the
+  // 20,000-descriptor cap common on hosted machines with room for listeners.
+  maxConnections: 9900,
+  upstreamConnectTimeout: 5000,
+  firstPacketTimeout: 10_000,
+  closeTimeout: 5000,
+  drainTimeout: 60_000,
+  wsPingIdle: 30,
+  highWaterMark: 512 * 1024,
+  brokerQueueLimit: 42,
+  brokerKeepaliveLimit: 3600,
+  logLevel: 'info'
+})
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Frozen, validated options. */
+export type ResolvedOptions = Readonly<GatewayOptions> & { readonly paths: readonly string[] }
+
+type Check = (name: string, value: unknown) => void
+
+function integer (min: number, max: number): Check {
+  return (name, value) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidOptionError(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
+    }
+  }
+}
+
+function boolean (name: string, value: unknown): void {
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `must be true or false, got ${JSON.stringify(value)}`)
+}
+
+function nonEmptyString (name: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(name, 'must be a non-empty string')
+}
+
+function optionalString (name: string, value: unknown): void {
+  if (value !== undefined) nonEmptyString(name, value)
+}
+
+function pathList (name: string, value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0) throw new InvalidOptionError(name, 'must list at least one path')
+  for (const path of value) {
+    if (typeof path !== 'string' || !path.startsWith('/') || path.includes('?') || path.includes('#')) {
+      throw new InvalidOptionError(name, `each path must start with "/" and hold no query, got ${JSON.stringify(path)}`)
+    }
+  }
+}
+
+function upstreamUrl (name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'string') throw new InvalidOptionError(name, 'must be a URL such as mqtt://broker:1883')
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new InvalidOptionError(name, `is not a URL: ${JSON.stringify(value)} (expected mqtt://host:port)`)
+  }
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'tcp:') {
+    throw new InvalidOptionError(name, `protocol ${url.protocol} is not supported (expected mqtt://host:port)`)
+  }
+  if (url.hostname === '') throw new InvalidOptionError(name, `has no host: ${JSON.stringify(value)}`)
+}
+
+function logLevel (name: string, value: unknown): void {
+  if (!LOG_LEVELS.includes(value as LogLevel)) {
+    throw new InvalidOptionError(name, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`)
+  }
+}
+
+const checks: { [K in keyof GatewayOptions]: Check } = {
+  host: nonEmptyString,
+  port: integer(0, 65535),
+  paths: pathList,
+  upstream: upstreamUrl,
+  tcpPort: integer(0, 65535),
+  tcpHost: optionalString,
+  requireSubprotocol: boolean,
+  perMessageDeflate: boolean,
+  // MQTT's own ceiling is 268,435,455 bytes (a 4-byte remaining length).
+  maxMessageSize: integer(16, 268_435_460),
+  maxConnections: integer(1, 1_000_000),
+  upstreamConnectTimeout: integer(1, 600_000),
+  firstPacketTimeout: integer(1, 600_000),
+  closeTimeout: integer(1, 600_000),
+  drainTimeout: integer(1, 3_600_000),
+  wsPingIdle: integer(0, 86_400),
+  highWaterMark: integer(1024, 1024 * 1024 * 1024),
+  brokerQueueLimit: integer(1, 1_000_000),
+  brokerKeepaliveLimit: integer(0, 65535),
+  logLevel
+}
+
+/** Names of every option, for the CLI, env and config-file readers. */
+export const optionNames = Object.keys(checks) as (keyof GatewayOptions)[]
+
+/**
+ * Merges user options over the defaults and validates each one.
+ * Unknown option names are an error: a typo must not silently fall back to a default.
+ */
+export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOptions {
+  for (const name of Object.keys(input)) {
+    if (!(name in checks)) throw new InvalidOptionError(name, 'is not a known option')
+  }
+  const merged: GatewayOptions = { ...defaultOptions, paths: [...defaultOptions.paths] }
+  for (const [name, value] of Object.entries(input)) {
+    if (value !== undefined) (merged as unknown as Record<string, unknown>)[name] = value
+  }
+  for (const name of optionNames) checks[name](name, merged[name])
+  merged.paths = [...new Set(merged.paths)]
+  return Object.freeze(merged)
+}
