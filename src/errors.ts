@@ -61,6 +61,7 @@ export type CloseInitiator = 'client' | 'broker' | 'gateway'
 
 export const closeReasons = {
   client_close: { initiator: 'client', code: CloseCode.normal },
+  client_disconnect: { initiator: 'client', code: CloseCode.normal },
   client_end: { initiator: 'client', code: CloseCode.normal },
   client_error: { initiator: 'client', code: CloseCode.normal },
   broker_close: { initiator: 'broker', code: CloseCode.normal },

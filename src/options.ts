@@ -24,8 +24,6 @@ export interface GatewayOptions {
   tcpHost: string | undefined
   /** Reject upgrades that offer no subprotocol (400). */
   requireSubprotocol: boolean
-  /** Negotiate permessage-deflate when the client offers it. */
-  perMessageDeflate: boolean
   /** Largest WebSocket message (and MQTT packet) accepted, in bytes; larger → close 1009. */
   maxMessageSize: number
   /** Most concurrent bridged connections; further upgrades get 503. */
@@ -58,7 +56,6 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   tcpPort: 1883,
   tcpHost: undefined,
   requireSubprotocol: false,
-  perMessageDeflate: false,
   // 1 MiB, as EMQX's default max_packet_size: generous for telemetry and
   // commands, and it bounds what one connection can make the gateway hold
   // while it assembles a broker packet into one WebSocket message.
@@ -142,7 +139,6 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   tcpPort: integer(0, 65535),
   tcpHost: optionalString,
   requireSubprotocol: boolean,
-  perMessageDeflate: boolean,
   // MQTT's own ceiling is 268,435,455 bytes (a 4-byte remaining length).
   maxMessageSize: integer(16, 268_435_460),
   maxConnections: integer(1, 1_000_000),
@@ -151,7 +147,8 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   closeTimeout: integer(1, 600_000),
   drainTimeout: integer(1, 3_600_000),
   wsPingIdle: integer(0, 86_400),
-  highWaterMark: integer(1024, 1024 * 1024 * 1024),
+  // Not below Node's own 16 KiB mark, so a write over ours always ends in 'drain'.
+  highWaterMark: integer(16 * 1024, 1024 * 1024 * 1024),
   brokerQueueLimit: integer(1, 1_000_000),
   brokerKeepaliveLimit: integer(0, 65535),
   logLevel

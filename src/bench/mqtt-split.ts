@@ -1,0 +1,117 @@
+/**
+ * Minimal MQTT packet splitter: finds packet boundaries in a byte stream from
+ * the fixed header (first byte + remaining length) and hands each packet on.
+ *
+ * A packet wholly inside one chunk is passed as a view of that chunk, with no
+ * copy. A packet split across chunks is assembled in a reused buffer, but only
+ * its first `keep` bytes: the bench reads the topic, packet id and the payload
+ * header near the start, so a 64 KiB PUBLISH costs a small copy, not a big one.
+ */
+
+/**
+ * Receives one packet. `body` holds the packet's body from `start`; `available`
+ * bytes of it are present, out of `length` (fewer only when the packet was
+ * longer than the splitter keeps). The buffer is only valid during the call.
+ */
+export type PacketHandler = (firstByte: number, body: Buffer, start: number, available: number, length: number) => void
+
+export class MalformedPacketError extends Error {
+  readonly code = 'BENCH_MALFORMED_PACKET'
+}
+
+/** Result of reading a fixed header: body length and header size, or undefined when incomplete. */
+function readFixedHeader (buf: Buffer, start: number, end: number): { length: number, size: number } | undefined {
+  let length = 0
+  let multiplier = 1
+  for (let i = start + 1; i < end; i++) {
+    const byte = buf[i]!
+    length += (byte & 0x7f) * multiplier
+    if ((byte & 0x80) === 0) return { length, size: i - start + 1 }
+    // [MQTT-1.5.5] the remaining length takes at most 4 bytes.
+    if (i - start === 4) throw new MalformedPacketError('remaining length longer than 4 bytes')
+    multiplier *= 128
+  }
+  return undefined
+}
+
+export class PacketSplitter {
+  private readonly onPacket: PacketHandler
+  private readonly keepBuf: Buffer
+  /** Bytes of a fixed header split across chunks (at most 5). */
+  private readonly headerBuf = Buffer.alloc(5)
+  private headerFill = 0
+  /** State of a body split across chunks; bodyLength < 0 when none is open. */
+  private firstByte = 0
+  private bodyLength = -1
+  private bodySeen = 0
+
+  constructor (onPacket: PacketHandler, keep = 4096) {
+    this.onPacket = onPacket
+    this.keepBuf = Buffer.allocUnsafe(keep)
+  }
+
+  push (chunk: Buffer): void {
+    let pos = 0
+    if (this.bodyLength >= 0) pos = this.continueBody(chunk, 0)
+    else if (this.headerFill > 0) pos = this.continueHeader(chunk)
+    while (pos < chunk.length) {
+      const header = readFixedHeader(chunk, pos, chunk.length)
+      if (header === undefined) {
+        this.saveHeader(chunk, pos)
+        return
+      }
+      const bodyStart = pos + header.size
+      if (bodyStart + header.length <= chunk.length) {
+        // The common case: the whole packet is in this chunk.
+        this.onPacket(chunk[pos]!, chunk, bodyStart, header.length, header.length)
+        pos = bodyStart + header.length
+      } else {
+        this.openBody(chunk[pos]!, header.length)
+        pos = this.continueBody(chunk, bodyStart)
+      }
+    }
+  }
+
+  private saveHeader (chunk: Buffer, pos: number): void {
+    chunk.copy(this.headerBuf, 0, pos)
+    this.headerFill = chunk.length - pos
+  }
+
+  /** Completes a fixed header from the new chunk; returns where its body starts in the chunk. */
+  private continueHeader (chunk: Buffer): number {
+    const taken = Math.min(chunk.length, 5 - this.headerFill)
+    chunk.copy(this.headerBuf, this.headerFill, 0, taken)
+    const filled = this.headerFill + taken
+    const header = readFixedHeader(this.headerBuf, 0, filled)
+    if (header === undefined) {
+      this.headerFill = filled
+      return chunk.length
+    }
+    const usedFromChunk = header.size - this.headerFill
+    this.headerFill = 0
+    this.openBody(this.headerBuf[0]!, header.length)
+    return this.continueBody(chunk, usedFromChunk)
+  }
+
+  private openBody (firstByte: number, length: number): void {
+    this.firstByte = firstByte
+    this.bodyLength = length
+    this.bodySeen = 0
+  }
+
+  /** Takes body bytes from `chunk` at `pos`; returns the position after them. */
+  private continueBody (chunk: Buffer, pos: number): number {
+    const taken = Math.min(this.bodyLength - this.bodySeen, chunk.length - pos)
+    if (this.bodySeen < this.keepBuf.length) {
+      const end = pos + Math.min(taken, this.keepBuf.length - this.bodySeen)
+      chunk.copy(this.keepBuf, this.bodySeen, pos, end)
+    }
+    this.bodySeen += taken
+    if (this.bodySeen === this.bodyLength) {
+      const length = this.bodyLength
+      this.bodyLength = -1
+      this.onPacket(this.firstByte, this.keepBuf, 0, Math.min(length, this.keepBuf.length), length)
+    }
+    return pos + taken
+  }
+}

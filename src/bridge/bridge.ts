@@ -1,0 +1,539 @@
+/**
+ * One client connection's life: WebSocket on one side, the broker on the
+ * other, bytes both ways, backpressure, liveness and teardown.
+ *
+ * Data path, client → broker: each TCP chunk goes through the FrameReader,
+ * which hands over the unmasked MQTT bytes of all frames in it as one slice,
+ * written upstream as is. Broker → client: each chunk is cut after its last
+ * complete MQTT packet (found from fixed headers only) and those packets go
+ * out as one binary WebSocket message; a partial packet waits for the rest.
+ * Writes are corked per event-loop turn. Only the first packet of each side
+ * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
+ */
+import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
+import { closeReasons, CloseCode } from '../errors.js'
+import type { CloseInitiator, CloseReason } from '../errors.js'
+import { publish } from '../events.js'
+import type { GatewayRef } from '../events.js'
+import { connackCode, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
+import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
+import type { ResolvedOptions } from '../options.js'
+import { FrameReader, Opcode } from '../ws/frame-reader.js'
+import type { FrameSink } from '../ws/frame-reader.js'
+import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
+import { IdlePinger } from './idle-ping.js'
+import type { IdlePingHost } from './idle-ping.js'
+import type { ClientRegistry, TakeoverTarget } from './registry.js'
+import { flushAtEndOfTurn } from './turn-batcher.js'
+import type { TurnFlushable } from './turn-batcher.js'
+
+export interface BridgeContext {
+  readonly gateway: GatewayRef
+  readonly options: ResolvedOptions
+  readonly registry: ClientRegistry
+  onBridgeClosed (bridge: Bridge): void
+}
+
+export interface BridgeEndpoints {
+  connectionId: number
+  client: Socket
+  upstream: Duplex
+  remoteAddress: string
+}
+
+type State = 'open' | 'closing' | 'closed'
+
+const DISCONNECT_TYPE = 14
+
+export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlushable {
+  readonly connectionId: number
+  readonly remoteAddress: string
+  private readonly ctx: BridgeContext
+  private readonly client: Socket
+  private readonly upstream: Duplex
+  private readonly reader: FrameReader
+  private readonly fromClient = new PacketScanner()
+  private readonly toClient = new PacketScanner()
+  private readonly pinger: IdlePinger | undefined
+  private readonly openedAt = performance.now()
+
+  private state: State = 'open'
+  private clientClosed = false
+  private upstreamClosed = false
+  private closeInitiator: CloseInitiator = 'gateway'
+  private closeReason: CloseReason = 'shutdown'
+  private closeCode: number | undefined
+  private closeDetail: string | undefined
+
+  // First packets.
+  private connectBytes: Buffer[] | undefined = []
+  private connectBytesLength = 0
+  private clientId: string | undefined
+  private protocolVersion: number | undefined
+  private connack: number | undefined
+  private connackSeen = false
+
+  // Broker bytes of a packet not yet complete.
+  private held: Buffer[] = []
+  private heldBytes = 0
+
+  // Turn batching and backpressure.
+  private clientCorked = false
+  private upstreamCorked = false
+  private clientPaused = false
+  private upstreamPaused = false
+  private drainTimer: NodeJS.Timeout | undefined
+  private firstPacketTimer: NodeJS.Timeout | undefined
+  private closeTimer: NodeJS.Timeout | undefined
+
+  // Counters for the close log line.
+  lastInbound = performance.now()
+  lastOutbound = performance.now()
+  private bytesFromClient = 0
+  private bytesToClient = 0
+  private closeWaiters: (() => void)[] = []
+
+  constructor (ctx: BridgeContext, endpoints: BridgeEndpoints) {
+    this.ctx = ctx
+    this.connectionId = endpoints.connectionId
+    this.remoteAddress = endpoints.remoteAddress
+    this.client = endpoints.client
+    this.upstream = endpoints.upstream
+    this.reader = new FrameReader(this, ctx.options.maxMessageSize)
+    const pingMs = ctx.options.wsPingIdle * 1000
+    this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
+  }
+
+  /** Wires the sockets; `head` holds client bytes that arrived with the upgrade request. */
+  start (head: Buffer): void {
+    const { client, upstream } = this
+    client.setNoDelay(true)
+    client.setTimeout(0)
+    client.on('data', this.onClientData)
+    client.on('end', this.onClientEnd)
+    client.on('error', this.onClientError)
+    client.on('close', this.onClientClose)
+    upstream.on('data', this.onUpstreamData)
+    upstream.on('end', this.onUpstreamEnd)
+    upstream.on('error', this.onUpstreamError)
+    upstream.on('close', this.onUpstreamClose)
+    this.firstPacketTimer = setTimeout(this.onFirstPacketTimeout, this.ctx.options.firstPacketTimeout).unref()
+    this.pinger?.start()
+    if (head.length > 0) this.onClientData(head)
+  }
+
+  // ── client → broker ────────────────────────────────────────────────────
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    this.lastInbound = performance.now()
+    this.reader.feed(chunk)
+  }
+
+  /** FrameSink: unmasked MQTT bytes from the client, in order. */
+  onPayload (buf: Buffer, start: number, end: number): void {
+    if (this.state !== 'open') return
+    const boundary = this.fromClient.scan(buf, start, end)
+    if (boundary === MALFORMED_LENGTH) {
+      this.fail('malformed_packet', 'remaining length longer than 4 bytes')
+      return
+    }
+    this.bytesFromClient += end - start
+    const bytes = buf.subarray(start, end)
+    if (this.connectBytes !== undefined) {
+      this.gatherConnect(bytes)
+      return
+    }
+    this.writeUpstream(bytes)
+  }
+
+  private writeUpstream (bytes: Buffer): void {
+    if (!this.upstreamCorked) {
+      this.upstreamCorked = true
+      this.upstream.cork()
+      flushAtEndOfTurn(this)
+    }
+    this.upstream.write(bytes)
+    if (this.upstream.writableLength > this.ctx.options.highWaterMark && !this.clientPaused) {
+      this.pauseClient()
+    }
+  }
+
+  /** Holds the client's bytes until its first packet (CONNECT) is complete. */
+  private gatherConnect (bytes: Buffer): void {
+    const parts = this.connectBytes as Buffer[]
+    parts.push(Buffer.from(bytes)) // a copy: the reader reuses its chunk
+    this.connectBytesLength += bytes.length
+    const all = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, this.connectBytesLength)
+    const size = firstPacketSize(all)
+    if (size === MALFORMED_LENGTH) return this.fail('malformed_packet', 'first packet has a malformed length')
+    if (size > this.ctx.options.maxMessageSize) return this.fail('message_too_big', `CONNECT of ${size} bytes`)
+    if (size < 0 || all.length < size) return
+    let connect
+    try {
+      connect = parseConnect(all.subarray(0, size))
+    } catch (err) {
+      return this.fail('malformed_packet', err instanceof MalformedPacketError ? err.message : String(err))
+    }
+    this.connectBytes = undefined
+    clearTimeout(this.firstPacketTimer)
+    this.clientId = connect.clientId
+    this.protocolVersion = connect.protocolVersion
+    publish('connect', {
+      gateway: this.ctx.gateway,
+      connectionId: this.connectionId,
+      clientId: connect.clientId,
+      protocolVersion: connect.protocolVersion,
+      keepalive: connect.keepalive
+    })
+    // An empty client id asks the broker to assign one: nothing to take over.
+    if (connect.clientId !== '') this.takeOverPrevious(connect.clientId)
+    this.writeUpstream(all)
+  }
+
+  private takeOverPrevious (clientId: string): void {
+    const previous = this.ctx.registry.claim(clientId, this)
+    if (previous === undefined) return
+    publish('takeover', {
+      gateway: this.ctx.gateway,
+      clientId,
+      previousConnectionId: previous.connectionId,
+      connectionId: this.connectionId
+    })
+    previous.takeOver()
+  }
+
+  /** TakeoverTarget: a newer connection claimed this client id. */
+  takeOver (): void {
+    // Only open bridges hold a registry entry (beginClose releases it).
+    if (this.state !== 'open') return
+    // Tell the old client what a broker would have told it.
+    if (this.protocolVersion === 5) this.sendToClient([DISCONNECT_SESSION_TAKEN_OVER], DISCONNECT_SESSION_TAKEN_OVER.length)
+    this.beginClose('takeover', 'client id connected again', CloseCode.normal)
+    // Both sockets go now, before the new CONNECT is written upstream.
+    this.upstream.destroy()
+    this.writeControl(closeFrame(CloseCode.normal, 'session taken over'))
+    this.flushTurn()
+    this.client.end()
+  }
+
+  // ── broker → client ────────────────────────────────────────────────────
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.state !== 'open') return
+    const boundary = this.toClient.scan(chunk, 0, chunk.length)
+    if (boundary === MALFORMED_LENGTH) {
+      this.fail('broker_error', 'broker sent a malformed remaining length')
+      return
+    }
+    if (boundary < 0) {
+      this.hold(chunk)
+    } else {
+      const size = this.heldBytes + boundary
+      this.held.push(boundary === chunk.length ? chunk : chunk.subarray(0, boundary))
+      const parts = this.held
+      this.held = []
+      this.heldBytes = 0
+      if (!this.connackSeen) this.readConnack(parts)
+      this.sendToClient(parts, size)
+      if (boundary < chunk.length) this.hold(chunk.subarray(boundary))
+    }
+    if (this.toClient.inPacket && this.toClient.pendingPacketSize > this.ctx.options.maxMessageSize) {
+      this.fail('message_too_big', `broker packet of ${this.toClient.pendingPacketSize} bytes exceeds the limit`)
+    }
+  }
+
+  private hold (bytes: Buffer): void {
+    this.held.push(bytes)
+    this.heldBytes += bytes.length
+  }
+
+  private readConnack (parts: Buffer[]): void {
+    this.connackSeen = true
+    const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
+    this.connack = connackCode(first)
+  }
+
+  /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
+  private sendToClient (parts: Buffer[], size: number): void {
+    const client = this.client
+    if (!this.clientCorked) {
+      this.clientCorked = true
+      client.cork()
+      flushAtEndOfTurn(this)
+    }
+    client.write(frameHeader(Opcode.binary, size))
+    for (let i = 0; i < parts.length; i++) client.write(parts[i] as Buffer)
+    this.bytesToClient += size
+    this.lastOutbound = performance.now()
+    if (client.writableLength > this.ctx.options.highWaterMark && !this.upstreamPaused) {
+      this.pauseUpstream()
+    }
+  }
+
+  /** TurnFlushable: the end of the event-loop turn; send what was batched. */
+  flushTurn (): void {
+    if (this.clientCorked) {
+      this.clientCorked = false
+      this.client.uncork()
+    }
+    if (this.upstreamCorked) {
+      this.upstreamCorked = false
+      this.upstream.uncork()
+    }
+  }
+
+  // ── backpressure ───────────────────────────────────────────────────────
+
+  private pauseClient (): void {
+    this.clientPaused = true
+    this.client.pause()
+    this.upstream.once('drain', this.resumeClient)
+    this.startDrainTimer('broker_drain_timeout')
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
+  }
+
+  private readonly resumeClient = (): void => {
+    this.clientPaused = false
+    this.stopDrainTimer()
+    if (this.state === 'open') this.client.resume()
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: false })
+  }
+
+  private pauseUpstream (): void {
+    this.upstreamPaused = true
+    this.upstream.pause()
+    this.client.once('drain', this.resumeUpstream)
+    this.startDrainTimer('client_drain_timeout')
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
+  }
+
+  private readonly resumeUpstream = (): void => {
+    this.upstreamPaused = false
+    this.stopDrainTimer()
+    if (this.state === 'open') this.upstream.resume()
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
+  }
+
+  private startDrainTimer (reason: 'client_drain_timeout' | 'broker_drain_timeout'): void {
+    if (this.drainTimer !== undefined) return
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined
+      this.fail(reason, `no drain within ${this.ctx.options.drainTimeout} ms`)
+    }, this.ctx.options.drainTimeout).unref()
+  }
+
+  private stopDrainTimer (): void {
+    if (this.clientPaused || this.upstreamPaused) return
+    clearTimeout(this.drainTimer)
+    this.drainTimer = undefined
+  }
+
+  // ── control frames and liveness ────────────────────────────────────────
+
+  onPing (payload: Buffer): void {
+    if (this.state === 'closed') return
+    this.writeControl(controlFrame(Opcode.pong, payload))
+  }
+
+  onPong (): void {
+    // Any inbound frame is proof of life; onClientData already noted it.
+  }
+
+  /** IdlePingHost */
+  sendPing (): void {
+    if (this.state === 'open') this.writeControl(controlFrame(Opcode.ping))
+  }
+
+  /** IdlePingHost */
+  onIdleTimeout (): void {
+    this.fail('idle_timeout', `no frame from the client for ${this.ctx.options.wsPingIdle} s after a ping`)
+  }
+
+  private writeControl (frame: Buffer): void {
+    if (!this.client.writable) return
+    if (!this.clientCorked) {
+      this.clientCorked = true
+      this.client.cork()
+      flushAtEndOfTurn(this)
+    }
+    this.client.write(frame)
+  }
+
+  private readonly onFirstPacketTimeout = (): void => {
+    this.fail('connect_timeout', `no CONNECT within ${this.ctx.options.firstPacketTimeout} ms`)
+  }
+
+  // ── teardown ───────────────────────────────────────────────────────────
+
+  /** FrameSink: the client sent a close frame. */
+  onCloseFrame (code: number, reason: string): void {
+    if (this.state === 'open') {
+      this.beginClose('client_close', reason === '' ? undefined : reason, code)
+      // Everything the client sent before its close frame is already
+      // written upstream; end() sends it all, then the FIN.
+      this.endUpstreamAfterFlush()
+      this.writeControl(closeFrame(code === 1005 ? CloseCode.normal : code, ''))
+    }
+    // Our close frame (if we sent one first) is now answered: close TCP.
+    this.client.end()
+  }
+
+  /** FrameSink: the client broke a framing rule. */
+  onFrameError (reason: CloseReason, detail: string): void {
+    this.fail(reason, detail)
+  }
+
+  private readonly onClientEnd = (): void => {
+    if (this.state === 'open') {
+      this.beginClose('client_end', 'TCP FIN without a close frame', undefined)
+      this.endUpstreamAfterFlush()
+    }
+    this.client.end()
+  }
+
+  private readonly onClientError = (err: NodeJS.ErrnoException): void => {
+    if (this.state !== 'open') return // e.g. EPIPE on our close frame: the upstream still flushes
+    this.beginClose('client_error', err.code ?? err.message, undefined)
+    // A client that vanished gets no more bytes upstream: drop the broker
+    // connection now, or the broker sees this client id live twice.
+    this.upstream.destroy()
+  }
+
+  private readonly onClientClose = (): void => {
+    this.clientClosed = true
+    if (this.state === 'open') {
+      this.beginClose('client_error', 'connection lost', undefined)
+      this.upstream.destroy()
+    }
+    this.finishIfDone()
+  }
+
+  private readonly onUpstreamEnd = (): void => {
+    if (this.state === 'open') {
+      // A broker closes the connection right after the client's DISCONNECT:
+      // then the client, not the broker, ended the session.
+      const reason = this.fromClient.lastType === DISCONNECT_TYPE ? 'client_disconnect' : 'broker_close'
+      this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
+      this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
+    }
+    this.upstream.end()
+  }
+
+  private readonly onUpstreamError = (err: NodeJS.ErrnoException): void => {
+    if (this.state === 'open') {
+      const detail = `broker connection failed: ${err.code ?? err.message}`
+      this.beginClose('broker_error', detail, CloseCode.internalError)
+      this.closeClientAfterFrame(CloseCode.internalError, 'broker connection failed')
+    }
+  }
+
+  private readonly onUpstreamClose = (): void => {
+    this.upstreamClosed = true
+    if (this.state === 'open') {
+      this.beginClose('broker_error', 'broker connection lost', CloseCode.internalError)
+      this.closeClientAfterFrame(CloseCode.internalError, 'broker connection lost')
+    }
+    this.finishIfDone()
+  }
+
+  /**
+   * Closes the connection because of `reason`, detected by the gateway
+   * (or, for broker_error, on the broker's side).
+   */
+  private fail (reason: CloseReason, detail: string): void {
+    if (this.state !== 'open') return
+    const code = closeReasons[reason].code
+    this.beginClose(reason, detail, code)
+    this.upstream.destroy()
+    if (reason === 'idle_timeout' || reason === 'client_drain_timeout') {
+      // The client is not reading: a close handshake would only wait.
+      this.writeControl(closeFrame(code, detail))
+      this.flushTurn()
+      this.client.destroySoon()
+      return
+    }
+    this.closeClientAfterFrame(code, detail)
+  }
+
+  /** Gateway shutdown: flush both ways, then close with 1001. */
+  shutdown (code: number = CloseCode.goingAway): void {
+    if (this.state !== 'open') return
+    this.beginClose('shutdown', 'gateway shutting down', code)
+    this.endUpstreamAfterFlush()
+    this.closeClientAfterFrame(code, 'gateway shutting down')
+  }
+
+  private closeClientAfterFrame (code: number, reason: string): void {
+    this.writeControl(closeFrame(code, reason))
+    // Read on so the client's answering close frame arrives; then
+    // onCloseFrame ends the TCP connection (or the close timer does).
+    this.client.resume()
+  }
+
+  private endUpstreamAfterFlush (): void {
+    if (this.connectBytes !== undefined) {
+      // No complete CONNECT yet: nothing worth delivering.
+      this.upstream.destroy()
+      return
+    }
+    this.flushTurn()
+    this.upstream.end()
+    // Read (and drop) what the broker still sends, so its FIN arrives.
+    this.upstream.resume()
+  }
+
+  /** Records who closed first and why; starts the close timer. Once only. */
+  private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
+    if (this.state !== 'open') return
+    this.state = 'closing'
+    this.closeReason = reason
+    this.closeInitiator = closeReasons[reason].initiator
+    this.closeDetail = detail
+    this.closeCode = code
+    this.reader.stop()
+    this.pinger?.stop()
+    clearTimeout(this.firstPacketTimer)
+    if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
+    this.closeTimer = setTimeout(this.onCloseTimeout, this.ctx.options.closeTimeout).unref()
+  }
+
+  private readonly onCloseTimeout = (): void => {
+    this.client.destroy()
+    this.upstream.destroy()
+  }
+
+  private finishIfDone (): void {
+    if (this.state === 'closed' || !this.clientClosed || !this.upstreamClosed) return
+    this.state = 'closed'
+    clearTimeout(this.closeTimer)
+    clearTimeout(this.drainTimer)
+    this.pinger?.stop()
+    publish('close', {
+      gateway: this.ctx.gateway,
+      connectionId: this.connectionId,
+      remoteAddress: this.remoteAddress,
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      connackCode: this.connack,
+      initiator: this.closeInitiator,
+      reason: this.closeReason,
+      closeCode: this.closeCode,
+      detail: this.closeDetail,
+      durationMs: performance.now() - this.openedAt,
+      bytesFromClient: this.bytesFromClient,
+      bytesToClient: this.bytesToClient,
+      packetsFromClient: this.fromClient.packets,
+      packetsToClient: this.toClient.packets
+    })
+    this.ctx.onBridgeClosed(this)
+    for (const waiter of this.closeWaiters) waiter()
+    this.closeWaiters = []
+  }
+
+  /** Calls `callback` once both sockets are closed. */
+  onClosed (callback: () => void): void {
+    if (this.state === 'closed') callback()
+    else this.closeWaiters.push(callback)
+  }
+}

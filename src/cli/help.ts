@@ -1,0 +1,47 @@
+/**
+ * `mqtt-ws-gateway --help`: every option with its flag, environment
+ * variable and default. The README's option table is this text's twin.
+ */
+import { defaultOptions, optionNames } from '../options.js'
+import type { GatewayOptions } from '../options.js'
+import { envName, flagName } from './config.js'
+
+export const optionHelp: { [K in keyof GatewayOptions]: string } = {
+  host: 'address to listen on',
+  port: 'WebSocket port (0 = any free port)',
+  paths: 'path that accepts WebSocket upgrades (repeatable, or comma-separated)',
+  upstream: 'broker to bridge to, mqtt://host:port (omit for the embedded broker)',
+  tcpPort: 'embedded broker only: plain MQTT TCP port (0 = off)',
+  tcpHost: 'embedded broker only: address of the TCP listener (default: --host)',
+  requireSubprotocol: 'refuse (400) upgrades that offer no WebSocket subprotocol',
+  maxMessageSize: 'largest WebSocket message / MQTT packet in bytes (larger: close 1009)',
+  maxConnections: 'most concurrent connections (more: HTTP 503)',
+  upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
+  firstPacketTimeout: 'ms a new connection has to send CONNECT',
+  closeTimeout: 'ms to wait for the peer to answer a close before dropping it',
+  drainTimeout: 'ms a peer may leave a full write buffer undrained before it is disconnected',
+  wsPingIdle: 'seconds of silence both ways before a WebSocket ping (0 = never)',
+  highWaterMark: 'bytes buffered for a slow side before the other side is paused',
+  brokerQueueLimit: 'embedded broker: messages queued per client before its session is ready',
+  brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
+  logLevel: 'fatal, error, warn, info, debug, trace or silent'
+}
+
+export function helpText (): string {
+  const rows = optionNames.map((name) => {
+    const kind = typeof defaultOptions[name] === 'boolean' ? '' : ' <value>'
+    const fallback = defaultOptions[name]
+    const shown = fallback === undefined ? '' : ` (default: ${Array.isArray(fallback) ? fallback.join(',') : String(fallback)})`
+    return `  --${flagName(name)}${kind}\n      ${optionHelp[name]}${shown}\n      env ${envName(name)}`
+  })
+  return [
+    'Usage: mqtt-ws-gateway [options]          bridge MQTT over WebSocket to a broker',
+    '       mqtt-ws-gateway bench [options]    load-test a gateway or broker (bench --help)',
+    '',
+    'Options (flags override MQTT_WS_GATEWAY_* variables, which override --config):',
+    '  --config <file>\n      JSON file of options, camelCase names as in the README\n      env MQTT_WS_GATEWAY_CONFIG',
+    '  --print-config\n      print the effective configuration and exit',
+    ...rows,
+    '  --version, --help'
+  ].join('\n')
+}

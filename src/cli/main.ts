@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * The `mqtt-ws-gateway` command: parses nothing itself, only dispatches.
+ */
+import { GatewayError } from '../errors.js'
+
+async function main (argv: string[]): Promise<number> {
+  if (argv[0] === 'bench') {
+    const { runBench } = await import('./bench.js')
+    return runBench(argv.slice(1))
+  }
+  const { serve } = await import('./serve.js')
+  return serve(argv)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (err: unknown) => {
+    if (err instanceof GatewayError) {
+      console.error(`mqtt-ws-gateway: ${err.message}`)
+      process.exitCode = 2
+    } else {
+      console.error(err)
+      process.exitCode = 1
+    }
+  }
+)

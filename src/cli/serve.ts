@@ -1,0 +1,50 @@
+/**
+ * `mqtt-ws-gateway [options]`: run the gateway until SIGINT/SIGTERM.
+ */
+import { createGateway } from '../gateway.js'
+import { resolveOptions } from '../options.js'
+import { gatherOptions } from './config.js'
+import { helpText } from './help.js'
+import { packageVersion } from './version.js'
+
+export async function serve (argv: string[]): Promise<number> {
+  const cli = gatherOptions(argv, process.env)
+  if (cli.help) {
+    console.log(helpText())
+    return 0
+  }
+  if (cli.version) {
+    console.log(packageVersion())
+    return 0
+  }
+  const options = resolveOptions(cli.options)
+  if (cli.printConfig) {
+    console.log(JSON.stringify(options, null, 2))
+    return 0
+  }
+  const gateway = createGateway(options)
+  const address = await gateway.listen()
+  const target = address.upstream === 'embedded' ? 'embedded broker' : `upstream ${address.upstream}`
+  console.log(`mqtt-ws-gateway listening on ${address.url} (${target})`)
+  if (address.tcpUrl !== undefined) console.log(`embedded broker also on ${address.tcpUrl} for plain MQTT clients`)
+  await stopOnSignal(() => gateway.close())
+  return 0
+}
+
+/** Resolves after the first SIGINT/SIGTERM has run `stop`; a second signal exits at once. */
+function stopOnSignal (stop: () => Promise<void>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        console.error(`${signal} again: exiting now`)
+        process.exit(1)
+      }
+      stopping = true
+      console.error(`${signal}: closing connections (send ${signal} again to exit at once)`)
+      stop().then(resolve, reject)
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}

@@ -1,0 +1,176 @@
+/**
+ * The gateway: an HTTP listener whose WebSocket upgrades become bridges to
+ * an MQTT broker (upstream over TCP, or the embedded one).
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { once } from 'node:events'
+import { Bridge } from './bridge/bridge.js'
+import type { BridgeContext } from './bridge/bridge.js'
+import { ClientRegistry } from './bridge/registry.js'
+import { publish } from './events.js'
+import type { GatewayRef } from './events.js'
+import { createLogger, logLifecycle } from './observe/logger.js'
+import type { Logger } from './observe/logger.js'
+import { resolveOptions } from './options.js'
+import type { GatewayOptions, ResolvedOptions } from './options.js'
+import { UpgradeHandler } from './server/upgrade.js'
+import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
+import { EmbeddedBroker } from './upstream/embedded.js'
+import { TcpUpstream } from './upstream/tcp.js'
+import type { Upstream } from './upstream/upstream.js'
+
+export interface GatewayAddress {
+  host: string
+  port: number
+  /** WebSocket URL of the first path, e.g. `ws://127.0.0.1:8000/mqtt`. */
+  url: string
+  /** Plain MQTT URL of the embedded broker's TCP listener, when it runs. */
+  tcpUrl: string | undefined
+  /** `mqtt://host:port` of the upstream broker, or `embedded`. */
+  upstream: string
+}
+
+export interface Gateway {
+  listen (): Promise<GatewayAddress>
+  /** Stops accepting, closes every connection (flushing both ways), stops the embedded broker. */
+  close (): Promise<void>
+  address (): GatewayAddress
+  readonly options: ResolvedOptions
+  /** Live bridged connections. */
+  readonly connections: number
+}
+
+export interface CreateGatewayOptions extends Partial<GatewayOptions> {
+  /** A pino logger to use instead of one made from `logLevel`. */
+  logger?: Logger
+}
+
+let nextGatewayId = 1
+
+class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
+  readonly id = nextGatewayId++
+  readonly gateway: GatewayRef = this
+  readonly options: ResolvedOptions
+  readonly registry = new ClientRegistry()
+  readonly logger: Logger
+  private readonly server: http.Server
+  private readonly bridges = new Set<Bridge>()
+  private readonly upgrades: UpgradeHandler
+  private upstreamImpl: Upstream | undefined
+  private embeddedTcp: AddressInfo | undefined
+  private pendingUpgrades = 0
+  private nextConnectionId = 1
+  private stopLogging: (() => void) | undefined
+  closing = false
+
+  constructor (options: CreateGatewayOptions) {
+    const { logger, ...rest } = options
+    this.options = resolveOptions(rest)
+    this.logger = logger ?? createLogger(this.options.logLevel)
+    this.upgrades = new UpgradeHandler(this)
+    this.server = http.createServer(this.onRequest)
+    this.server.on('upgrade', this.upgrades.handle)
+    this.server.on('clientError', (_err, socket) => socket.destroy())
+  }
+
+  get upstream (): Upstream {
+    if (this.upstreamImpl === undefined) throw new Error('gateway is not listening')
+    return this.upstreamImpl
+  }
+
+  get connections (): number {
+    return this.bridges.size
+  }
+
+  get connectionCount (): number {
+    return this.bridges.size + this.pendingUpgrades
+  }
+
+  async listen (): Promise<GatewayAddress> {
+    this.stopLogging = logLifecycle(this, this.logger)
+    const { upstream, timeout } = { upstream: this.options.upstream, timeout: this.options.upstreamConnectTimeout }
+    if (upstream !== undefined) {
+      this.upstreamImpl = new TcpUpstream(new URL(upstream), timeout)
+    } else {
+      const broker = await EmbeddedBroker.start(this.options)
+      this.upstreamImpl = broker
+      if (this.options.tcpPort !== 0) {
+        this.embeddedTcp = await broker.listenTcp(this.options.tcpPort, this.options.tcpHost ?? this.options.host)
+      }
+    }
+    this.server.listen(this.options.port, this.options.host)
+    await once(this.server, 'listening')
+    return this.address()
+  }
+
+  address (): GatewayAddress {
+    const bound = this.server.address() as AddressInfo | null
+    if (bound === null) throw new Error('gateway is not listening')
+    const host = formatHost(bound.address)
+    return {
+      host: bound.address,
+      port: bound.port,
+      url: `ws://${host}:${bound.port}${this.options.paths[0] ?? '/mqtt'}`,
+      tcpUrl: this.embeddedTcp === undefined ? undefined : `mqtt://${formatHost(this.embeddedTcp.address)}:${this.embeddedTcp.port}`,
+      upstream: this.upstreamImpl?.description ?? 'none'
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    this.server.close()
+    const allClosed = Promise.all([...this.bridges].map((b) => new Promise<void>((resolve) => b.onClosed(resolve))))
+    for (const bridge of this.bridges) bridge.shutdown()
+    await allClosed
+    this.server.closeAllConnections()
+    await this.upstreamImpl?.close()
+    this.stopLogging?.()
+  }
+
+  // UpgradeHost
+  upgradeStarted (): void { this.pendingUpgrades++ }
+  upgradeEnded (): void { this.pendingUpgrades-- }
+
+  accept (accepted: AcceptedUpgrade): void {
+    const bridge = new Bridge(this, {
+      connectionId: this.nextConnectionId++,
+      client: accepted.client,
+      upstream: accepted.link.stream,
+      remoteAddress: accepted.remoteAddress
+    })
+    this.bridges.add(bridge)
+    publish('open', {
+      gateway: this,
+      connectionId: bridge.connectionId,
+      remoteAddress: accepted.remoteAddress,
+      remotePort: accepted.remotePort,
+      path: accepted.path,
+      subprotocol: accepted.subprotocol,
+      handshakeMs: accepted.handshakeMs,
+      upstreamConnectMs: accepted.link.connectMs
+    })
+    bridge.start(accepted.head)
+  }
+
+  // BridgeContext
+  onBridgeClosed (bridge: Bridge): void {
+    this.bridges.delete(bridge)
+  }
+
+  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    // A plain HTTP request (a browser tab, a health probe): say what this is.
+    const body = `mqtt-ws-gateway: MQTT over WebSocket. Connect an MQTT client to ws://<host>${this.options.paths[0] ?? ''} with subprotocol "mqtt".\n`
+    res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' })
+    res.end(req.method === 'HEAD' ? undefined : body)
+  }
+}
+
+function formatHost (address: string): string {
+  return address.includes(':') ? `[${address}]` : address
+}
+
+export function createGateway (options: CreateGatewayOptions = {}): Gateway {
+  return new GatewayServer(options)
+}

@@ -1,0 +1,69 @@
+/**
+ * What the gateway reads of MQTT: the first packet from each side.
+ *
+ * The client's CONNECT gives the client id (for takeover and logs) and the
+ * protocol version; the broker's CONNACK gives the result code (for logs).
+ * After these two packets the gateway is a plain byte pipe.
+ */
+import mqttPacket from 'mqtt-packet'
+import type { IConnectPacket, Packet } from 'mqtt-packet'
+
+export interface ConnectInfo {
+  clientId: string
+  /** 3 = MQTT 3.1, 4 = MQTT 3.1.1, 5 = MQTT 5. */
+  protocolVersion: 3 | 4 | 5
+  keepalive: number
+  clean: boolean
+  username: string | undefined
+}
+
+export class MalformedPacketError extends Error {
+  readonly code = 'MWG_ERR_MALFORMED_PACKET'
+}
+
+/**
+ * Parses one complete packet that must be a CONNECT. Uses mqtt-packet's
+ * parser, which validates every field; this runs once per connection.
+ */
+export function parseConnect (packet: Buffer): ConnectInfo {
+  const parsed = parseOne(packet)
+  if (parsed.cmd !== 'connect') {
+    throw new MalformedPacketError(`first packet must be CONNECT [MQTT-3.1.0-1], got ${parsed.cmd.toUpperCase()}`)
+  }
+  const connect = parsed as IConnectPacket
+  return {
+    clientId: connect.clientId,
+    protocolVersion: connect.protocolVersion ?? 4,
+    keepalive: connect.keepalive ?? 0,
+    clean: connect.clean ?? true,
+    username: connect.username
+  }
+}
+
+function parseOne (bytes: Buffer): Packet {
+  const parser = mqttPacket.parser()
+  let packet: Packet | undefined
+  let error: Error | undefined
+  parser.on('packet', (p: Packet) => { packet ??= p })
+  parser.on('error', (err: Error) => { error ??= err })
+  parser.parse(bytes)
+  if (error !== undefined) throw new MalformedPacketError(error.message)
+  if (packet === undefined) throw new MalformedPacketError('incomplete packet')
+  return packet
+}
+
+/** CONNACK's return code (3.1.1) or reason code (5), or undefined if `packet` is not a CONNACK. */
+export function connackCode (packet: Uint8Array): number | undefined {
+  if (packet[0] !== 0x20) return undefined
+  // Skip the remaining-length varint, then the acknowledge-flags byte.
+  let pos = 1
+  while (pos < packet.length && ((packet[pos] as number) & 0x80) !== 0) pos++
+  return packet[pos + 2]
+}
+
+/**
+ * What a broker sends an MQTT 5 client whose session another connection took
+ * over: DISCONNECT with reason 0x8E "Session taken over" [MQTT-3.1.4-3].
+ * MQTT 3.1.1 has no such packet; those clients just see the close.
+ */
+export const DISCONNECT_SESSION_TAKEN_OVER = Buffer.from([0xe0, 0x01, 0x8e])

@@ -1,0 +1,64 @@
+/**
+ * The log: one line when a connection opens, one when it closes (who closed
+ * first, why, bytes and packets each way), one per refused upgrade and per
+ * takeover. A subscriber to the lifecycle events; nothing per packet.
+ */
+import { pino } from 'pino'
+import type { Logger } from 'pino'
+import { subscribe } from '../events.js'
+import type { GatewayRef } from '../events.js'
+import type { LogLevel } from '../options.js'
+
+export type { Logger }
+
+export function createLogger (level: LogLevel): Logger {
+  return pino({ level, base: { name: 'mqtt-ws-gateway' } })
+}
+
+/** Logs `gateway`'s lifecycle events to `logger`; returns the unsubscribe function. */
+export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
+  return subscribe(gateway, {
+    open: (e) => logger.info({
+      event: 'open',
+      conn: e.connectionId,
+      remote: `${e.remoteAddress}:${e.remotePort}`,
+      path: e.path,
+      subprotocol: e.subprotocol ?? null,
+      handshakeMs: round(e.handshakeMs),
+      upstreamConnectMs: round(e.upstreamConnectMs)
+    }, 'connection opened'),
+    connect: (e) => logger.debug({
+      event: 'connect', conn: e.connectionId, clientId: e.clientId, mqtt: e.protocolVersion, keepalive: e.keepalive
+    }, 'CONNECT'),
+    close: (e) => logger.info({
+      event: 'close',
+      conn: e.connectionId,
+      remote: e.remoteAddress,
+      clientId: e.clientId ?? null,
+      mqtt: e.protocolVersion ?? null,
+      connack: e.connackCode ?? null,
+      closedBy: e.initiator,
+      reason: e.reason,
+      code: e.closeCode ?? null,
+      detail: e.detail ?? null,
+      durationMs: round(e.durationMs),
+      bytesIn: e.bytesFromClient,
+      bytesOut: e.bytesToClient,
+      packetsIn: e.packetsFromClient,
+      packetsOut: e.packetsToClient
+    }, `connection closed by ${e.initiator}: ${e.reason}`),
+    reject: (e) => logger.warn({
+      event: 'reject', remote: e.remoteAddress, path: e.path, status: e.status, reason: e.reason, detail: e.detail ?? null
+    }, `upgrade refused (${e.status} ${e.reason})`),
+    takeover: (e) => logger.info({
+      event: 'takeover', clientId: e.clientId, previousConn: e.previousConnectionId, conn: e.connectionId
+    }, 'client id connected again: previous connection closed'),
+    backpressure: (e) => logger.debug({
+      event: 'backpressure', conn: e.connectionId, slowSide: e.slowSide, paused: e.paused
+    }, e.paused ? `${e.slowSide} is slow: pausing the other side` : `${e.slowSide} drained: resuming`)
+  })
+}
+
+function round (ms: number): number {
+  return Math.round(ms * 10) / 10
+}

@@ -1,0 +1,67 @@
+/**
+ * The embedded broker: Aedes in this process, so `npm start` works alone.
+ *
+ * WebSocket clients reach it through an in-process stream pair (no TCP hop);
+ * plain MQTT clients may use its own TCP listener. Aedes's defaults are not
+ * safe for a public endpoint, so every limit is set here explicitly.
+ * It keeps sessions, retained messages and subscriptions in memory only.
+ */
+import net from 'node:net'
+import { once } from 'node:events'
+import { Aedes } from 'aedes'
+import type { ResolvedOptions } from '../options.js'
+import { duplexPair } from './duplex-pair.js'
+import type { Upstream, UpstreamLink } from './upstream.js'
+
+export class EmbeddedBroker implements Upstream {
+  readonly description = 'embedded'
+  private readonly broker: Aedes
+  private tcpServer: net.Server | undefined
+  private readonly tcpSockets = new Set<net.Socket>()
+
+  private constructor (broker: Aedes) {
+    this.broker = broker
+  }
+
+  static async start (options: ResolvedOptions): Promise<EmbeddedBroker> {
+    const broker = await Aedes.createBroker({
+      // One frozen subscriber must not stall delivery to everyone else.
+      drainTimeout: options.drainTimeout,
+      queueLimit: options.brokerQueueLimit,
+      keepaliveLimit: options.brokerKeepaliveLimit,
+      connectTimeout: options.firstPacketTimeout,
+      // MQTT 3.1.1 and 5 allow 65535-byte client ids; 23 is only 3.1's floor.
+      maxClientsIdLength: 256
+    })
+    return new EmbeddedBroker(broker)
+  }
+
+  /** Starts the plain MQTT TCP listener; resolves to its bound address. */
+  async listenTcp (port: number, host: string): Promise<net.AddressInfo> {
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      socket.on('error', () => {}) // Aedes reports connection errors itself
+      this.tcpSockets.add(socket)
+      socket.once('close', () => this.tcpSockets.delete(socket))
+      this.broker.handle(socket)
+    })
+    this.tcpServer = server
+    server.listen(port, host)
+    await once(server, 'listening')
+    return server.address() as net.AddressInfo
+  }
+
+  async connect (): Promise<UpstreamLink> {
+    const [ours, theirs] = duplexPair()
+    this.broker.handle(theirs)
+    return { stream: ours, connectMs: 0 }
+  }
+
+  async close (): Promise<void> {
+    const server = this.tcpServer
+    if (server !== undefined) {
+      server.close()
+      for (const socket of this.tcpSockets) socket.destroy()
+    }
+    await new Promise<void>((resolve) => this.broker.close(() => resolve()))
+  }
+}

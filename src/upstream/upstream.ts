@@ -1,0 +1,30 @@
+/**
+ * Where a bridge sends its bytes: a TCP broker or the embedded broker.
+ * Both hand the bridge a Duplex with socket semantics (write/cork/pause,
+ * 'data', 'drain', 'end' on a clean close, 'error' then 'close' otherwise).
+ */
+import type { Duplex } from 'node:stream'
+import type { UpgradeRejection } from '../errors.js'
+
+export interface UpstreamLink {
+  stream: Duplex
+  /** Milliseconds the connection took to establish (0 when in-process). */
+  connectMs: number
+}
+
+export interface Upstream {
+  /** Human-readable target, for logs: `mqtt://host:port` or `embedded`. */
+  readonly description: string
+  /** Opens one connection for one client. Rejects with an `UpstreamConnectError`. */
+  connect (signal: AbortSignal): Promise<UpstreamLink>
+  close (): Promise<void>
+}
+
+export class UpstreamConnectError extends Error {
+  readonly code = 'MWG_ERR_UPSTREAM_CONNECT'
+  readonly reason: UpgradeRejection
+  constructor (reason: UpgradeRejection, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}

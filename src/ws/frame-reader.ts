@@ -1,0 +1,226 @@
+/**
+ * A lean reader for the frames a WebSocket client sends [RFC 6455 §5].
+ *
+ * Why not `ws`'s Receiver: it emits one event per message and copies each
+ * message into a buffer of its own, which costs several microseconds per
+ * MQTT packet. Here a whole TCP chunk is handled in one call: each data
+ * payload is unmasked in place and moved down so that the payloads of all
+ * frames in the chunk lie side by side, and the sink receives them as one
+ * slice — one upstream write per chunk, however many frames it holds.
+ * Payloads are streamed as they arrive, so a large message is never held
+ * whole in memory.
+ */
+import type { CloseReason } from '../errors.js'
+import { unmaskInPlace } from './unmask.js'
+
+export const Opcode = {
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa
+} as const
+
+export interface FrameSink {
+  /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */
+  onPayload (buf: Buffer, start: number, end: number): void
+  onPing (payload: Buffer): void
+  onPong (): void
+  /** A close frame; `code` is 1005 when the frame carried none. */
+  onCloseFrame (code: number, reason: string): void
+  /** A frame broke a rule; the connection must be closed with the reason's code. */
+  onFrameError (reason: CloseReason, detail: string): void
+}
+
+const MAX_HEADER = 14
+const MAX_CONTROL_PAYLOAD = 125
+
+export class FrameReader {
+  private readonly sink: FrameSink
+  private readonly maxMessageSize: number
+  /** Partial frame header carried over from the previous chunk. */
+  private readonly header = Buffer.alloc(MAX_HEADER)
+  private headerHave = 0
+  private readonly mask = Buffer.alloc(4)
+  private opcode = 0
+  private payloadLeft = 0
+  private payloadPos = 0
+  /** Bytes of the current (possibly fragmented) data message so far. */
+  private messageSize = 0
+  private inMessage = false
+  /** Payload of a control frame, gathered across chunks (at most 125 bytes). */
+  private control: Buffer | undefined
+  private stopped = false
+
+  constructor (sink: FrameSink, maxMessageSize: number) {
+    this.sink = sink
+    this.maxMessageSize = maxMessageSize
+  }
+
+  /** Processes one chunk from the socket. The reader may overwrite it. */
+  feed (chunk: Buffer): void {
+    let pos = 0
+    let base = 0 // start of the data not yet handed to the sink
+    let out = 0 // where the next data payload is moved to
+    const end = chunk.length
+    while (pos < end && !this.stopped) {
+      if (this.payloadLeft === 0 && this.control === undefined) {
+        const next = this.readHeader(chunk, pos, end)
+        if (next < 0) break
+        pos = next
+        if (this.payloadLeft > 0 || this.control !== undefined) continue
+        // An empty frame: only control frames need action.
+        if (this.opcode >= Opcode.close) {
+          if (out > base) { this.sink.onPayload(chunk, base, out); base = out }
+          this.finishControl(Buffer.alloc(0))
+        }
+        continue
+      }
+      const take = Math.min(this.payloadLeft, end - pos)
+      if (this.control !== undefined) {
+        chunk.copy(this.control, this.payloadPos, pos, pos + take)
+        this.advancePayload(take)
+        pos += take
+        if (this.payloadLeft === 0) {
+          if (out > base) { this.sink.onPayload(chunk, base, out); base = out }
+          const payload = this.control
+          this.control = undefined
+          unmaskInPlace(payload, 0, payload.length, this.mask, 0)
+          this.finishControl(payload)
+        }
+        continue
+      }
+      unmaskInPlace(chunk, pos, pos + take, this.mask, this.payloadPos)
+      if (out !== pos) chunk.copyWithin(out, pos, pos + take)
+      out += take
+      pos += take
+      this.advancePayload(take)
+    }
+    if (out > base && !this.stopped) this.sink.onPayload(chunk, base, out)
+  }
+
+  /** Stops reading: later chunks are ignored (after a close frame or an error). */
+  stop (): void {
+    this.stopped = true
+  }
+
+  private advancePayload (n: number): void {
+    this.payloadLeft -= n
+    this.payloadPos += n
+  }
+
+  /**
+   * Parses a frame header at `chunk[pos]`, carrying a partial header over to
+   * the next chunk. Returns the position after the header, or -1 when the
+   * header is incomplete (or was rejected: then the reader is stopped).
+   */
+  private readHeader (chunk: Buffer, pos: number, end: number): number {
+    if (this.headerHave === 0 && end - pos >= 2) {
+      const size = headerLength(chunk, pos)
+      if (end - pos >= size) return this.acceptHeader(chunk, pos) ? pos + size : -1
+    }
+    // The header is split across chunks: gather it in this.header.
+    while (pos < end) {
+      const need = this.headerHave < 2 ? 2 : headerLength(this.header, 0)
+      const copy = Math.min(need - this.headerHave, end - pos)
+      chunk.copy(this.header, this.headerHave, pos, pos + copy)
+      this.headerHave += copy
+      pos += copy
+      if (this.headerHave >= 2 && this.headerHave === headerLength(this.header, 0)) {
+        this.headerHave = 0
+        return this.acceptHeader(this.header, 0) ? pos : -1
+      }
+    }
+    return -1
+  }
+
+  /** Applies the rules of §5.2 and §5.4 to a complete header. */
+  private acceptHeader (h: Buffer, at: number): boolean {
+    const b0 = h[at] as number
+    const b1 = h[at + 1] as number
+    const fin = (b0 & 0x80) !== 0
+    const opcode = b0 & 0x0f
+    if ((b0 & 0x70) !== 0) return this.fail('protocol_error', 'reserved bits set without a negotiated extension')
+    // [RFC 6455 §5.1] a server must close on an unmasked client frame.
+    if ((b1 & 0x80) === 0) return this.fail('protocol_error', 'client frame is not masked')
+    let length = b1 & 0x7f
+    let maskAt = at + 2
+    if (length === 126) {
+      length = h.readUInt16BE(at + 2)
+      maskAt = at + 4
+    } else if (length === 127) {
+      const high = h.readUInt32BE(at + 2)
+      if (high > 0x1fffff) return this.fail('message_too_big', 'frame length exceeds 2^53')
+      length = high * 2 ** 32 + h.readUInt32BE(at + 6)
+      maskAt = at + 10
+    }
+    h.copy(this.mask, 0, maskAt, maskAt + 4)
+    this.payloadLeft = length
+    this.payloadPos = 0
+    this.opcode = opcode
+    if (opcode >= Opcode.close) return this.acceptControl(opcode, fin, length)
+    return this.acceptData(opcode, fin, length)
+  }
+
+  private acceptControl (opcode: number, fin: boolean, length: number): boolean {
+    if (opcode > Opcode.pong) return this.fail('protocol_error', `unknown opcode 0x${opcode.toString(16)}`)
+    if (!fin) return this.fail('protocol_error', 'fragmented control frame')
+    if (length > MAX_CONTROL_PAYLOAD) return this.fail('protocol_error', 'control frame longer than 125 bytes')
+    this.control = length > 0 ? Buffer.allocUnsafe(length) : undefined
+    return true
+  }
+
+  private acceptData (opcode: number, fin: boolean, length: number): boolean {
+    // [MQTT-6.0.0-1] MQTT travels in binary frames only.
+    if (opcode === Opcode.text) {
+      return this.fail('text_frame', 'text frame received; MQTT needs binary frames')
+    }
+    if (opcode === Opcode.binary) {
+      if (this.inMessage) return this.fail('protocol_error', 'new message before the previous one ended')
+      this.messageSize = 0
+    } else if (opcode === Opcode.continuation) {
+      if (!this.inMessage) return this.fail('protocol_error', 'continuation frame without a message')
+    } else {
+      return this.fail('protocol_error', `unknown opcode 0x${opcode.toString(16)}`)
+    }
+    this.messageSize += length
+    if (this.messageSize > this.maxMessageSize) {
+      return this.fail('message_too_big', `message of ${this.messageSize} bytes or more exceeds the ${this.maxMessageSize}-byte limit`)
+    }
+    this.inMessage = !fin
+    return true
+  }
+
+  private finishControl (payload: Buffer): void {
+    switch (this.opcode) {
+      case Opcode.ping:
+        this.sink.onPing(payload)
+        return
+      case Opcode.pong:
+        this.sink.onPong()
+        return
+      default:
+        this.stop()
+        this.sink.onCloseFrame(...parseClosePayload(payload))
+    }
+  }
+
+  private fail (reason: CloseReason, detail: string): false {
+    this.stop()
+    this.sink.onFrameError(reason, detail)
+    return false
+  }
+}
+
+/** Size of the frame header starting at `buf[at]`, from its second byte. */
+function headerLength (buf: Buffer, at: number): number {
+  const len = (buf[at + 1] as number) & 0x7f
+  const extended = len === 126 ? 2 : len === 127 ? 8 : 0
+  return 2 + extended + (((buf[at + 1] as number) & 0x80) !== 0 ? 4 : 0)
+}
+
+function parseClosePayload (payload: Buffer): [number, string] {
+  if (payload.length < 2) return [1005, '']
+  return [payload.readUInt16BE(0), payload.toString('utf8', 2)]
+}

@@ -1,0 +1,187 @@
+/**
+ * The interop matrix, shared by every client suite: for each broker kind
+ * (embedded Aedes, Mosquitto upstream) and each MQTT version the client
+ * speaks, the same scenarios run through the gateway. QoS 0, 1 and 2 share
+ * one client session per scenario to keep the matrix fast.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { QOS_LEVELS, versionName } from '../helpers/client.js'
+import type { ClientDriver, ConnectOptions, MqttVersion, QoS, Received, TestClient, Will } from '../helpers/client.js'
+import { BROKER_KINDS, startTarget } from '../helpers/gateway.js'
+import type { BrokerKind, Target } from '../helpers/gateway.js'
+import { connectMqttjs } from '../helpers/mqttjs.js'
+import { assertSamePayload, byTopic, clientId, payload, uid } from '../helpers/payload.js'
+
+/** A will must arrive this soon after the socket dies; MQTT keep-alive (60 s) would take 90 s. */
+const WILL_DEADLINE = 5000
+const TEST_TIMEOUT = 30_000
+/** Sizes per QoS: one small, one spanning many TCP segments, one medium. */
+const SIZES: Record<QoS, number> = { 0: 300, 1: 128 * 1024, 2: 8 * 1024 }
+
+export interface DriverHarness {
+  readonly driver: ClientDriver
+  close: () => Promise<void>
+}
+
+interface Scenario {
+  /** Connects the client under test; closes it after the test. */
+  connect: (t: TestContext, options?: Partial<ConnectOptions>) => Promise<TestClient>
+  /** Connects an MQTT.js (Node) observer through the same target; closes it after the test. */
+  observe: (t: TestContext) => Promise<TestClient>
+  /** A topic unique to this test. */
+  topic: (name: string) => string
+}
+
+type Connect = ClientDriver['connect']
+
+function scenario (connect: Connect, target: () => Target, version: MqttVersion): Scenario {
+  const open = async (t: TestContext, how: Connect, options: Partial<ConnectOptions>): Promise<TestClient> => {
+    const client = await how({ url: target().url, clientId: clientId(), version, ...options })
+    t.after(client.close)
+    return client
+  }
+  return {
+    connect: async (t, options = {}) => await open(t, connect, options),
+    observe: async (t) => await open(t, connectMqttjs, {}),
+    topic: (name) => `interop/${name}/${uid()}`
+  }
+}
+
+function assertMessages (received: Received[], expected: Expected[], retain: boolean): void {
+  const sorted = byTopic(received)
+  assert.deepEqual(sorted.map((message) => message.topic), expected.map((message) => message.topic))
+  expected.forEach((sent, i) => {
+    const got = sorted[i]
+    assert.ok(got !== undefined)
+    assertSamePayload(got.payload, sent.payload, sent.topic)
+    assert.equal(got.qos, sent.qos, `QoS of ${sent.topic}`)
+    assert.equal(got.retain, retain, `retain flag of ${sent.topic}`)
+  })
+}
+
+interface Expected { topic: string, payload: Buffer, qos: QoS }
+
+function perQos (base: string, label: string, size?: (qos: QoS) => number): Expected[] {
+  return QOS_LEVELS.map((qos) => ({ topic: `${base}/qos${qos}`, payload: payload(`${label} qos ${qos}`, size?.(qos) ?? 1024), qos }))
+}
+
+async function subscribePublishReceive (t: TestContext, s: Scenario): Promise<void> {
+  const client = await s.connect(t)
+  const base = s.topic('pubsub')
+  assert.deepEqual(await client.subscribe(`${base}/#`, 2), [2])
+  const sent = perQos(base, 'pubsub', (qos) => SIZES[qos])
+  for (const message of sent) await client.publish(message.topic, message.payload, message.qos)
+  assertMessages(await client.take(sent.length), sent, false)
+  assert.equal(client.connectionLosses, 0)
+  await client.disconnect()
+}
+
+async function retained (t: TestContext, s: Scenario): Promise<void> {
+  const base = s.topic('retained')
+  const sent = perQos(base, 'retained')
+  const publisher = await s.connect(t)
+  for (const message of sent) await publisher.publish(message.topic, message.payload, message.qos, true)
+  // The DISCONNECT follows the publishes on the same stream: the gateway must deliver all before closing.
+  await publisher.disconnect()
+  const subscriber = await s.connect(t)
+  await subscriber.subscribe(`${base}/#`, 2)
+  assertMessages(await subscriber.take(sent.length), sent, true)
+  await subscriber.disconnect()
+}
+
+async function lastWill (t: TestContext, s: Scenario): Promise<void> {
+  const base = s.topic('will')
+  const observer = await s.observe(t)
+  await observer.subscribe(`${base}/#`, 2)
+  const wills: Will[] = perQos(base, 'will').map((will) => ({ ...will, retain: false }))
+  const victims = await Promise.all(wills.map(async (will) => await s.connect(t, { will })))
+  const killedAt = Date.now()
+  await Promise.all(victims.map(async (victim) => await victim.kill()))
+  assertMessages(await observer.take(wills.length, WILL_DEADLINE), wills, false)
+  t.diagnostic(`wills arrived ${Date.now() - killedAt} ms after the kill`)
+}
+
+async function roundTrip (client: TestClient, topic: string): Promise<void> {
+  await client.subscribe(topic, 1)
+  const sent = payload('round trip')
+  await client.publish(topic, sent, 1)
+  const [got] = await client.take(1)
+  assert.ok(got !== undefined)
+  assertSamePayload(got.payload, sent, topic)
+}
+
+async function reconnectAfterDisconnect (t: TestContext, s: Scenario): Promise<void> {
+  const base = s.topic('reconnect')
+  const observer = await s.observe(t)
+  await observer.subscribe(`${base}/will`, 1)
+  const id = clientId()
+  const first = await s.connect(t, { clientId: id, will: { topic: `${base}/will`, payload: payload('will'), qos: 1, retain: false } })
+  await roundTrip(first, `${base}/data`)
+  await first.disconnect()
+  const second = await s.connect(t, { clientId: id })
+  assert.equal(second.sessionPresent, false)
+  await roundTrip(second, `${base}/data`)
+  await second.disconnect()
+  await sleep(200)
+  assert.equal(observer.pending, 0, 'a clean DISCONNECT must not publish the will')
+}
+
+async function reconnectAfterSocketDeath (t: TestContext, s: Scenario): Promise<void> {
+  const base = s.topic('zombie')
+  const id = clientId()
+  const first = await s.connect(t, { clientId: id })
+  await first.kill()
+  // Straight back in with the same id, as the seed article's client did: the
+  // old connection's teardown must not disturb the new session.
+  const second = await s.connect(t, { clientId: id })
+  await roundTrip(second, `${base}/data`)
+  await sleep(300)
+  await roundTrip(second, `${base}/data2`)
+  assert.equal(second.connectionLosses, 0)
+  await second.disconnect()
+}
+
+const scenarios: [string, (t: TestContext, s: Scenario) => Promise<void>][] = [
+  ['subscribe, publish and receive at QoS 0, 1, 2 (payload intact)', subscribePublishReceive],
+  ['retained messages at QoS 0, 1, 2 reach a later subscriber', retained],
+  ['last wills at QoS 0, 1, 2 arrive promptly when the socket dies without DISCONNECT', lastWill],
+  ['clean reconnect with the same client id after DISCONNECT (no will sent)', reconnectAfterDisconnect],
+  ['reconnect with the same client id right after the socket died', reconnectAfterSocketDeath]
+]
+
+/**
+ * Registers the matrix for one client. `openDriver` starts the client side
+ * (a browser, say); one gateway per broker kind is shared by the whole file.
+ */
+export function interopMatrix (openDriver: () => Promise<DriverHarness>, versions: readonly MqttVersion[]): void {
+  let harness: DriverHarness | undefined
+  const targets = new Map<BrokerKind, Target>()
+  before(async () => {
+    harness = await openDriver()
+    for (const kind of BROKER_KINDS) targets.set(kind, await startTarget(kind))
+  })
+  after(async () => {
+    for (const target of targets.values()) await target.close()
+    await harness?.close()
+  })
+  const connect: Connect = async (options) => {
+    assert.ok(harness !== undefined, 'client driver not started')
+    return await harness.driver.connect(options)
+  }
+  for (const kind of BROKER_KINDS) {
+    const target = (): Target => {
+      const found = targets.get(kind)
+      assert.ok(found !== undefined, `${kind} target not started`)
+      return found
+    }
+    for (const version of versions) {
+      describe(`${kind} broker, MQTT ${versionName(version)}`, () => {
+        const s = scenario(connect, target, version)
+        for (const [name, run] of scenarios) it(name, { timeout: TEST_TIMEOUT }, async (t) => await run(t, s))
+      })
+    }
+  }
+}
