@@ -10,14 +10,18 @@ import type { ProtocolVersion, Subscription } from './mqtt-encode.js'
 import { readAck, readConnack, readPublishStart, readSuback } from './mqtt-read.js'
 import type { Connack, PublishStart } from './mqtt-read.js'
 import { PacketSplitter } from './mqtt-split.js'
-import { nowMicros } from './payload.js'
+import { PAYLOAD_HEADER_SIZE, nowMicros } from './payload.js'
 import type { Target } from './target.js'
 import { openWire } from './wire.js'
 import type { Wire } from './wire.js'
 
 export interface ClientRole {
-  /** A PUBLISH arrived in a read that started at `nowUs`; `payloadAt` is -1 when the header was cut short. */
-  onPublish?: (client: BenchClient, body: Buffer, payloadAt: number, available: number, nowUs: number) => void
+  /**
+   * A PUBLISH arrived in a read that started at `nowUs`. `payloadAt` is where
+   * its payload starts in `body` (-1 when the bench header is not readable);
+   * `payloadLength` is the whole payload's size.
+   */
+  onPublish?: (client: BenchClient, body: Buffer, payloadAt: number, payloadLength: number, nowUs: number) => void
   /** PUBACK, PUBREC or PUBCOMP for a packet id this client published. */
   onAck?: (client: BenchClient, type: number, packetId: number, reason: number) => void
   /** Called after each socket read, once its packets are handled. */
@@ -126,8 +130,19 @@ export class BenchClient {
     if (!this.closed && !this.closing) this.wire.send([PINGREQ])
   }
 
+  /** Bytes waiting in the socket's user-space write buffer. */
+  get buffered (): number {
+    return this.wire.socket.writableLength
+  }
+
+  /** Connected and not being closed by us. */
+  get usable (): boolean {
+    return !this.closed && !this.closing
+  }
+
+  /** Usable and its socket buffer is under the high-water mark. */
   get writable (): boolean {
-    return !this.closed && !this.closing && !this.wire.socket.writableNeedDrain
+    return this.usable && !this.wire.socket.writableNeedDrain
   }
 
   /** Ends the session cleanly (DISCONNECT, WebSocket close, FIN); resolves when the socket is closed. */
@@ -194,20 +209,22 @@ export class BenchClient {
 
   private dispatch (firstByte: number, body: Buffer, start: number, available: number, length: number): void {
     const type = firstByte >> 4
-    if (type === PacketType.PUBLISH) this.onPublish(firstByte, body, start, available)
+    if (type === PacketType.PUBLISH) this.onPublish(firstByte, body, start, available, length)
     else if (type === PacketType.PUBACK || type === PacketType.PUBREC || type === PacketType.PUBCOMP) this.onPublisherAck(type, body, start, available)
     else if (type === PacketType.PUBREL) this.queueAck(AckByte.PUBCOMP, body.readUInt16BE(start))
     else this.onControl(type, body, start, available, length)
   }
 
-  private onPublish (firstByte: number, body: Buffer, start: number, available: number): void {
+  private onPublish (firstByte: number, body: Buffer, start: number, available: number, length: number): void {
     const at = this.publishStart
     readPublishStart(firstByte, body, start, available, this.version, at)
     const qos = (firstByte >> 1) & 3
     // [MQTT-4.3.2-1] QoS 1 is acknowledged with PUBACK; [MQTT-4.3.3-1] QoS 2 with PUBREC.
     if (qos === 1) this.queueAck(AckByte.PUBACK, at.packetId)
     else if (qos === 2) this.queueAck(AckByte.PUBREC, at.packetId)
-    this.role.onPublish?.(this, body, at.payloadOffset, start + available - at.payloadOffset, this.readNow)
+    // The payload header must be in the bytes the splitter kept (it keeps the first 4 KiB).
+    const readable = at.payloadOffset >= 0 && at.payloadOffset + PAYLOAD_HEADER_SIZE <= start + available
+    this.role.onPublish?.(this, body, readable ? at.payloadOffset : -1, length - (at.payloadOffset - start), this.readNow)
   }
 
   private onPublisherAck (type: number, body: Buffer, start: number, available: number): void {

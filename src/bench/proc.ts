@@ -1,0 +1,46 @@
+/**
+ * What the bench reads about another process from /proc (Linux only):
+ * resident memory and CPU time. Each returns undefined when the process or
+ * /proc is not there, so a missing `--pid` never fails a run.
+ */
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+/** VmRSS of `pid` in KiB. */
+export function readRssKb (pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
+    return match === null ? undefined : Number(match[1])
+  } catch {
+    return undefined
+  }
+}
+
+let ticksPerSecond: number | undefined
+
+/** Clock ticks per second of /proc/PID/stat times (USER_HZ, nearly always 100). */
+function clockTicks (): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+    } catch {
+      ticksPerSecond = 100
+    }
+  }
+  return ticksPerSecond
+}
+
+/** User + system CPU time `pid` has used, in µs (resolution: one clock tick, 10 ms). */
+export function readCpuMicros (pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may hold spaces and parentheses; fields after it are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // Fields 14 (utime) and 15 (stime) of proc(5); this list starts at field 3.
+    const ticks = Number(fields[11]) + Number(fields[12])
+    return Number.isFinite(ticks) ? ticks * 1e6 / clockTicks() : undefined
+  } catch {
+    return undefined
+  }
+}

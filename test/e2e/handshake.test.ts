@@ -1,0 +1,164 @@
+/**
+ * The upgrade: paths, subprotocols, plain HTTP, and the upstream connect
+ * that happens before the 101 (so a dead broker is an HTTP 502).
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import { createGateway } from '../../src/index.js'
+import type { Gateway } from '../../src/index.js'
+import { captureLogs } from './support/logs.js'
+import { upgrade } from './support/raw-client.js'
+
+async function listening (options: Parameters<typeof createGateway>[0]): Promise<{ gateway: Gateway, url: string, logs: ReturnType<typeof captureLogs> }> {
+  const logs = captureLogs()
+  const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, logger: logs.logger, ...options })
+  const { url } = await gateway.listen()
+  return { gateway, url, logs }
+}
+
+describe('handshake with the embedded broker', () => {
+  let gw: Awaited<ReturnType<typeof listening>>
+  before(async () => { gw = await listening({ paths: ['/mqtt', '/ws'] }) })
+  after(() => gw.gateway.close())
+
+  it('answers 101 with the subprotocol the client offered', async () => {
+    for (const [offered, expected] of [['mqtt', 'mqtt'], ['foo, mqtt', 'mqtt'], ['mqttv3.1', 'mqttv3.1'], ['MQTT', 'MQTT']] as const) {
+      const result = await upgrade(gw.url, { protocol: offered })
+      assert.ok(result.ok, `upgrade with ${offered}`)
+      assert.equal(result.client.headers['sec-websocket-protocol'], expected)
+      result.client.destroy()
+    }
+  })
+
+  it('accepts a client that offers no subprotocol, and answers none', async () => {
+    const result = await upgrade(gw.url, {})
+    assert.ok(result.ok)
+    assert.equal(result.client.headers['sec-websocket-protocol'], undefined)
+    result.client.destroy()
+  })
+
+  it('serves every configured path', async () => {
+    const result = await upgrade(gw.url.replace('/mqtt', '/ws'), { protocol: 'mqtt' })
+    assert.ok(result.ok)
+    result.client.destroy()
+  })
+
+  it('refuses another path with 404 and logs why', async () => {
+    const result = await upgrade(gw.url.replace('/mqtt', '/nope'), { protocol: 'mqtt' })
+    assert.equal(result.ok, false)
+    assert.equal(!result.ok && result.status, 404)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'path', path: '/nope' }))
+  })
+
+  it('refuses only-unknown subprotocols with 400', async () => {
+    const result = await upgrade(gw.url, { protocol: 'chat, superchat' })
+    assert.equal(!result.ok && result.status, 400)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'subprotocol_unsupported' }))
+  })
+
+  it('refuses a request with a bad WebSocket key with 400', async () => {
+    const result = await upgrade(gw.url, { protocol: 'mqtt', headers: { 'Sec-WebSocket-Key': 'short' } })
+    assert.equal(!result.ok && result.status, 400)
+  })
+
+  it('answers a plain HTTP request with 426 and says what it is', async () => {
+    const res = await fetch(gw.url.replace('ws:', 'http:'))
+    assert.equal(res.status, 426)
+    assert.match(await res.text(), /mqtt-ws-gateway/)
+  })
+})
+
+describe('handshake options', () => {
+  it('refuses a client with no subprotocol when --require-subprotocol is set', async (t) => {
+    const gw = await listening({ requireSubprotocol: true })
+    t.after(() => gw.gateway.close())
+    const result = await upgrade(gw.url, {})
+    assert.equal(!result.ok && result.status, 400)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'subprotocol_missing' }))
+    const ok = await upgrade(gw.url, { protocol: 'mqtt' })
+    assert.ok(ok.ok)
+    ok.client.destroy()
+  })
+
+  it('refuses upgrades past maxConnections with 503 and Retry-After', async (t) => {
+    const gw = await listening({ maxConnections: 2 })
+    t.after(() => gw.gateway.close())
+    const first = await upgrade(gw.url, { protocol: 'mqtt' })
+    const second = await upgrade(gw.url, { protocol: 'mqtt' })
+    const third = await upgrade(gw.url, { protocol: 'mqtt' })
+    assert.ok(first.ok && second.ok)
+    assert.equal(!third.ok && third.status, 503)
+    assert.ok(!third.ok && third.headers['retry-after'] !== undefined)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'limit_connections' }))
+    if (first.ok) first.client.destroy()
+    if (second.ok) second.client.destroy()
+  })
+})
+
+describe('upstream connect during the upgrade', () => {
+  it('answers 502 when the broker refuses the connection, never 101', async (t) => {
+    const closed = net.createServer()
+    closed.listen(0, '127.0.0.1')
+    await once(closed, 'listening')
+    const port = (closed.address() as net.AddressInfo).port
+    closed.close() // nothing listens on `port` any more
+    const gw = await listening({ upstream: `mqtt://127.0.0.1:${port}` })
+    t.after(() => gw.gateway.close())
+    const result = await upgrade(gw.url, { protocol: 'mqtt' })
+    assert.equal(result.ok, false)
+    assert.equal(!result.ok && result.status, 502)
+    assert.match(!result.ok ? result.body : '', /broker/i)
+    const line = gw.logs.find({ event: 'reject', reason: 'upstream_unreachable' })
+    assert.match(String(line?.detail), /ECONNREFUSED/)
+    assert.equal(gw.gateway.connections, 0)
+  })
+
+  it('answers 502 after the connect timeout when the broker does not accept', async (t) => {
+    // A listener whose backlog is full drops further SYNs, so connect() hangs.
+    const blackhole = spawn('/usr/bin/python3', ['-c', [
+      'import socket, sys, time',
+      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+      'port = s.getsockname()[1]',
+      'fill = [socket.socket() for _ in range(4)]',
+      '[c.setblocking(False) for c in fill]',
+      '[c.connect_ex(("127.0.0.1", port)) for c in fill]',
+      'print(port, flush=True); time.sleep(20)'
+    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    t.after(() => blackhole.kill('SIGKILL'))
+    const [line] = await once(blackhole.stdout, 'data') as [Buffer]
+    const port = Number(line.toString().trim())
+    const gw = await listening({ upstream: `mqtt://127.0.0.1:${port}`, upstreamConnectTimeout: 300 })
+    t.after(() => gw.gateway.close())
+    const started = Date.now()
+    const result = await upgrade(gw.url, { protocol: 'mqtt' })
+    assert.equal(!result.ok && result.status, 502)
+    assert.ok(Date.now() - started >= 250, 'waited for the timeout')
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'upstream_timeout' }))
+  })
+
+  it('drops the upstream connection at once when the client vanishes', async (t) => {
+    // A broker that accepts TCP but is slow to matter: count its connections.
+    let open = 0
+    const broker = net.createServer((s) => { open++; s.on('close', () => open--); s.on('error', () => {}) })
+    broker.listen(0, '127.0.0.1')
+    await once(broker, 'listening')
+    t.after(() => broker.close())
+    const gw = await listening({ upstream: `mqtt://127.0.0.1:${(broker.address() as net.AddressInfo).port}` })
+    t.after(() => gw.gateway.close())
+    const req = http.request({ host: '127.0.0.1', port: new URL(gw.url).port, path: '/mqtt', headers: {
+      Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'mqtt'
+    } })
+    req.on('error', () => {})
+    req.on('upgrade', (_res, socket) => socket.destroy())
+    req.end()
+    await once(req, 'upgrade')
+    const deadline = Date.now() + 2000
+    while (Date.now() < deadline && (open > 0 || gw.gateway.connections > 0)) await new Promise((r) => setTimeout(r, 20))
+    assert.equal(open, 0, 'upstream socket closed')
+    assert.equal(gw.gateway.connections, 0)
+  })
+})

@@ -1,0 +1,164 @@
+/**
+ * A raw WebSocket client for tests that need to break the rules on purpose:
+ * any frame, any bytes, no automatic pongs, and a view of every frame the
+ * gateway sends back.
+ */
+import http from 'node:http'
+import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
+import { once } from 'node:events'
+
+export interface ServerFrame {
+  opcode: number
+  payload: Buffer
+}
+
+export type UpgradeResult =
+  | { ok: true, client: RawClient }
+  | { ok: false, status: number, body: string, headers: http.IncomingHttpHeaders }
+
+export interface UpgradeOptions {
+  protocol?: string | undefined
+  path?: string
+  headers?: Record<string, string>
+}
+
+export function upgrade (url: string, options: UpgradeOptions = {}): Promise<UpgradeResult> {
+  const target = new URL(url)
+  const headers: Record<string, string> = {
+    Connection: 'Upgrade',
+    Upgrade: 'websocket',
+    'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+    'Sec-WebSocket-Version': '13',
+    ...options.headers
+  }
+  if (options.protocol !== undefined) headers['Sec-WebSocket-Protocol'] = options.protocol
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: target.hostname, port: target.port, path: options.path ?? target.pathname, headers })
+    req.on('upgrade', (res, socket, head) => {
+      resolve({ ok: true, client: new RawClient(socket as Socket, head, res.headers) })
+    })
+    req.on('response', (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ ok: false, status: res.statusCode ?? 0, body, headers: res.headers }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+export async function connectRaw (url: string, options: UpgradeOptions = { protocol: 'mqtt' }): Promise<RawClient> {
+  const result = await upgrade(url, options)
+  if (!result.ok) throw new Error(`upgrade refused: ${result.status} ${result.body}`)
+  return result.client
+}
+
+export function maskedFrame (opcode: number, payload: Buffer, fin = true, mask = true): Buffer {
+  const len = payload.length
+  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8
+  const header = Buffer.alloc(2 + ext + (mask ? 4 : 0))
+  header[0] = (fin ? 0x80 : 0) | opcode
+  header[1] = (mask ? 0x80 : 0) | (ext === 0 ? len : ext === 2 ? 126 : 127)
+  if (ext === 2) header.writeUInt16BE(len, 2)
+  if (ext === 8) header.writeBigUInt64BE(BigInt(len), 2)
+  if (!mask) return Buffer.concat([header, payload])
+  const key = randomBytes(4)
+  key.copy(header, 2 + ext)
+  const body = Buffer.from(payload)
+  for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (key[i & 3] as number)
+  return Buffer.concat([header, body])
+}
+
+export class RawClient {
+  readonly socket: Socket
+  readonly headers: http.IncomingHttpHeaders
+  readonly frames: ServerFrame[] = []
+  private buffer: Buffer = Buffer.alloc(0)
+  closed = false
+  readonly closedPromise: Promise<void>
+
+  constructor (socket: Socket, head: Buffer, headers: http.IncomingHttpHeaders) {
+    this.socket = socket
+    this.headers = headers
+    socket.setNoDelay(true)
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => {})
+    this.closedPromise = once(socket, 'close').then(() => { this.closed = true })
+    if (head.length > 0) this.onData(head)
+  }
+
+  send (bytes: Buffer): void {
+    this.socket.write(bytes)
+  }
+
+  sendBinary (payload: Buffer): void {
+    this.send(maskedFrame(0x2, payload))
+  }
+
+  sendClose (code = 1000, reason = ''): void {
+    const payload = Buffer.alloc(2 + Buffer.byteLength(reason))
+    payload.writeUInt16BE(code, 0)
+    payload.write(reason, 2)
+    this.send(maskedFrame(0x8, payload))
+  }
+
+  /** Binary message payloads received so far. */
+  get messages (): Buffer[] {
+    return this.frames.filter((f) => f.opcode === 0x2).map((f) => f.payload)
+  }
+
+  /** The close frame's code, if one arrived. */
+  get closeCode (): number | undefined {
+    const close = this.frames.find((f) => f.opcode === 0x8)
+    return close === undefined ? undefined : close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005
+  }
+
+  get closeReason (): string | undefined {
+    const close = this.frames.find((f) => f.opcode === 0x8)
+    return close?.payload.toString('utf8', 2)
+  }
+
+  async waitFor (check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+  }
+
+  destroy (): void {
+    this.socket.destroy()
+  }
+
+  private onData (chunk: Buffer): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk])
+    for (;;) {
+      const frame = this.parseOne()
+      if (frame === undefined) return
+      this.frames.push(frame)
+    }
+  }
+
+  private parseOne (): ServerFrame | undefined {
+    const b = this.buffer
+    if (b.length < 2) return undefined
+    let len = (b[1] as number) & 0x7f
+    let at = 2
+    if (len === 126) {
+      if (b.length < 4) return undefined
+      len = b.readUInt16BE(2)
+      at = 4
+    } else if (len === 127) {
+      if (b.length < 10) return undefined
+      len = Number(b.readBigUInt64BE(2))
+      at = 10
+    }
+    if (b.length < at + len) return undefined
+    const frame = { opcode: (b[0] as number) & 0x0f, payload: Buffer.from(b.subarray(at, at + len)) }
+    if (((b[0] as number) & 0x80) === 0) throw new Error('gateway sent a fragmented frame')
+    this.buffer = b.subarray(at + len)
+    return frame
+  }
+}
