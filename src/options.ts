@@ -51,7 +51,7 @@ export interface GatewayOptions {
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   host: '0.0.0.0',
   port: 8000,
-  paths: ['/mqtt'],
+  paths: Object.freeze(['/mqtt']) as string[],
   upstream: undefined,
   tcpPort: 1883,
   tcpHost: undefined,
@@ -163,13 +163,13 @@ export const optionNames = Object.keys(checks) as (keyof GatewayOptions)[]
  */
 export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOptions {
   for (const name of Object.keys(input)) {
-    if (!(name in checks)) throw new InvalidOptionError(name, 'is not a known option')
+    if (!Object.hasOwn(checks, name)) throw new InvalidOptionError(name, 'is not a known option')
   }
   const merged: GatewayOptions = { ...defaultOptions, paths: [...defaultOptions.paths] }
   for (const [name, value] of Object.entries(input)) {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[name] = value
   }
   for (const name of optionNames) checks[name](name, merged[name])
-  merged.paths = [...new Set(merged.paths)]
+  merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
   return Object.freeze(merged)
 }

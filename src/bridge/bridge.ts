@@ -446,8 +446,13 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
     this.upstream.destroy()
-    if (reason === 'idle_timeout' || reason === 'client_drain_timeout') {
-      // The client is not reading: a close handshake would only wait.
+    if (reason === 'client_drain_timeout') {
+      // Its buffer is full: not even a close frame would reach it.
+      this.client.destroy()
+      return
+    }
+    if (reason === 'idle_timeout') {
+      // The client is silent: a close handshake would only wait.
       this.writeControl(closeFrame(code, detail))
       this.flushTurn()
       this.client.destroySoon()

@@ -142,8 +142,15 @@ export class FrameReader {
     const fin = (b0 & 0x80) !== 0
     const opcode = b0 & 0x0f
     if ((b0 & 0x70) !== 0) return this.fail('protocol_error', 'reserved bits set without a negotiated extension')
-    // [RFC 6455 §5.1] a server must close on an unmasked client frame.
-    if ((b1 & 0x80) === 0) return this.fail('protocol_error', 'client frame is not masked')
+    const masked = (b1 & 0x80) !== 0
+    // [RFC 6455 §5.1] a server must close on an unmasked client frame. Paho
+    // Python (1.6 and 2.x) and older Paho C send their PONG and CLOSE frames
+    // unmasked; masking protects intermediaries from attacker-chosen bytes,
+    // and these frames only echo our own ping or end the connection, so
+    // those two are let through. Data frames stay strict.
+    if (!masked && opcode !== Opcode.pong && opcode !== Opcode.close) {
+      return this.fail('protocol_error', 'client frame is not masked')
+    }
     let length = b1 & 0x7f
     let maskAt = at + 2
     if (length === 126) {
@@ -155,7 +162,8 @@ export class FrameReader {
       length = high * 2 ** 32 + h.readUInt32BE(at + 6)
       maskAt = at + 10
     }
-    h.copy(this.mask, 0, maskAt, maskAt + 4)
+    if (masked) h.copy(this.mask, 0, maskAt, maskAt + 4)
+    else this.mask.fill(0)
     this.payloadLeft = length
     this.payloadPos = 0
     this.opcode = opcode
@@ -200,9 +208,15 @@ export class FrameReader {
       case Opcode.pong:
         this.sink.onPong()
         return
-      default:
+      default: {
+        const code = closeCode(payload)
+        if (code === undefined) {
+          this.fail('protocol_error', 'close frame with an invalid status code')
+          return
+        }
         this.stop()
-        this.sink.onCloseFrame(...parseClosePayload(payload))
+        this.sink.onCloseFrame(code, payload.toString('utf8', 2))
+      }
     }
   }
 
@@ -220,7 +234,15 @@ function headerLength (buf: Buffer, at: number): number {
   return 2 + extended + (((buf[at + 1] as number) & 0x80) !== 0 ? 4 : 0)
 }
 
-function parseClosePayload (payload: Buffer): [number, string] {
-  if (payload.length < 2) return [1005, '']
-  return [payload.readUInt16BE(0), payload.toString('utf8', 2)]
+/**
+ * The status code of a close frame: 1005 when it has none, undefined when
+ * it is one a peer may not send (§7.4.1: 1004-1006 and 1015 are reserved;
+ * below 1000 and from 5000 up are unassigned; a 1-byte body is malformed).
+ */
+function closeCode (payload: Buffer): number | undefined {
+  if (payload.length === 0) return 1005
+  if (payload.length === 1) return undefined
+  const code = payload.readUInt16BE(0)
+  const valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+  return valid ? code : undefined
 }

@@ -36,9 +36,22 @@ export function controlFrame (opcode: number, payload: Buffer = Buffer.alloc(0))
 }
 
 export function closeFrame (code: number, reason: string): Buffer {
-  const text = Buffer.from(reason, 'utf8').subarray(0, 123)
+  const text = utf8Prefix(reason, 123)
   const payload = Buffer.allocUnsafe(2 + text.length)
   payload.writeUInt16BE(code, 0)
   text.copy(payload, 2)
   return controlFrame(Opcode.close, payload)
+}
+
+/**
+ * The longest prefix of `text` that fits in `maxBytes` of UTF-8 without
+ * cutting a character: clients close with 1007 on invalid UTF-8 (§8.1).
+ */
+function utf8Prefix (text: string, maxBytes: number): Buffer {
+  const bytes = Buffer.from(text, 'utf8')
+  if (bytes.length <= maxBytes) return bytes
+  let end = maxBytes
+  // Step back over continuation bytes (10xxxxxx) to a character's start.
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
 }
