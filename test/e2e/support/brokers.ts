@@ -13,6 +13,8 @@ export interface TcpBroker {
   port: number
   /** Closes the listener and every client socket (a broker crash, as seen from the network). */
   kill: () => Promise<void>
+  /** Resets every client connection (TCP RST): a broker that crashed. */
+  resetAll: () => void
   /** Stops reading from every client for `ms`: a broker that falls behind. */
   pauseReads: (ms: number) => void
 }
@@ -34,7 +36,7 @@ function relay (socket: net.Socket): import('node:stream').Duplex {
   return theirs
 }
 
-export async function startTcpBroker (): Promise<TcpBroker> {
+export async function startTcpBroker (port = 0): Promise<TcpBroker> {
   const broker = await Aedes.createBroker()
   const sockets = new Set<net.Socket>()
   const server = net.createServer((socket) => {
@@ -43,9 +45,9 @@ export async function startTcpBroker (): Promise<TcpBroker> {
     socket.on('error', () => {})
     broker.handle(relay(socket))
   })
-  server.listen(0, '127.0.0.1')
+  server.listen(port, '127.0.0.1')
   await once(server, 'listening')
-  const port = (server.address() as net.AddressInfo).port
+  const bound = (server.address() as net.AddressInfo).port
   let killed = false
   const kill = async (): Promise<void> => {
     if (killed) return
@@ -60,5 +62,8 @@ export async function startTcpBroker (): Promise<TcpBroker> {
       setTimeout(() => s.resume(), ms)
     }
   }
-  return { broker, url: `mqtt://127.0.0.1:${port}`, port, kill, pauseReads }
+  const resetAll = (): void => {
+    for (const s of sockets) s.resetAndDestroy()
+  }
+  return { broker, url: `mqtt://127.0.0.1:${bound}`, port: bound, kill, pauseReads, resetAll }
 }

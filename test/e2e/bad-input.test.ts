@@ -1,0 +1,129 @@
+/**
+ * Malformed and hostile input: each gets the right close code and a log line
+ * that says why, the process keeps running, and no socket is left behind.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { createGateway } from '../../src/index.js'
+import type { Gateway } from '../../src/index.js'
+import { startTcpBroker } from './support/brokers.js'
+import type { TcpBroker } from './support/brokers.js'
+import { captureLogs } from './support/logs.js'
+import { connectPacket, publishPacket } from './support/mqtt-bytes.js'
+import { connectRaw, maskedFrame } from './support/raw-client.js'
+
+describe('bad input', () => {
+  let broker: TcpBroker
+  let gateway: Gateway
+  let url: string
+  let logs: ReturnType<typeof captureLogs>
+  before(async () => {
+    broker = await startTcpBroker()
+    logs = captureLogs()
+    gateway = createGateway({
+      host: '127.0.0.1', port: 0, upstream: broker.url, logger: logs.logger,
+      maxMessageSize: 4096, firstPacketTimeout: 300, closeTimeout: 500
+    })
+    url = (await gateway.listen()).url
+  })
+  after(async () => {
+    await gateway.close()
+    await broker.kill()
+  })
+
+  /** After each case: no bridge and no broker connection left. */
+  async function noLeaks (): Promise<void> {
+    const deadline = Date.now() + 3000
+    while (gateway.connections > 0 || broker.broker.connectedClients > 0) {
+      if (Date.now() > deadline) assert.fail(`leak: ${gateway.connections} bridges, ${broker.broker.connectedClients} broker clients`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  async function closedWith (send: (raw: Awaited<ReturnType<typeof connectRaw>>) => void, code: number, reason: string): Promise<void> {
+    const closes = (): number => logs.lines.filter((l) => l.event === 'close').length
+    const before = closes()
+    const raw = await connectRaw(url)
+    send(raw)
+    await raw.closedPromise
+    assert.equal(raw.closeCode, code)
+    await raw.waitFor(() => closes() > before, 2000, 'the close log line')
+    const line = logs.lines.findLast((l) => l.event === 'close')
+    assert.equal(line?.reason, reason)
+    await noLeaks()
+  }
+
+  it('closes a text frame with 1003 [MQTT-6.0.0-1]', () =>
+    closedWith((raw) => raw.send(maskedFrame(0x1, Buffer.from('{"hello":1}'))), 1003, 'text_frame'))
+
+  it('closes a text frame sent after CONNECT with 1003', () =>
+    closedWith((raw) => {
+      raw.sendBinary(connectPacket('then-text'))
+      raw.send(maskedFrame(0x1, Buffer.from('oops')))
+    }, 1003, 'text_frame'))
+
+  it('closes a message over maxMessageSize with 1009, before forwarding it', () =>
+    closedWith((raw) => {
+      raw.sendBinary(connectPacket('big'))
+      raw.sendBinary(publishPacket('big', Buffer.alloc(5000)))
+    }, 1009, 'message_too_big'))
+
+  it('closes an oversized message split into fragments with 1009', () =>
+    closedWith((raw) => {
+      raw.send(maskedFrame(0x2, Buffer.alloc(3000), false))
+      raw.send(maskedFrame(0x0, Buffer.alloc(3000), true))
+    }, 1009, 'message_too_big'))
+
+  it('closes a connection that never sends CONNECT after the timeout (1008)', async () => {
+    const started = Date.now()
+    await closedWith(() => {}, 1008, 'connect_timeout')
+    assert.ok(Date.now() - started >= 250)
+  })
+
+  it('closes a connection whose first packet is not CONNECT with 1002', () =>
+    closedWith((raw) => raw.sendBinary(publishPacket('early', 'x')), 1002, 'malformed_packet'))
+
+  it('closes a malformed CONNECT with 1002', () =>
+    closedWith((raw) => raw.sendBinary(Buffer.from([0x10, 0x04, 0x00, 0x04, 0x4d, 0x51])), 1002, 'malformed_packet'))
+
+  it('closes a remaining length longer than 4 bytes with 1002', () =>
+    closedWith((raw) => raw.sendBinary(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f])), 1002, 'malformed_packet'))
+
+  it('closes an unmasked frame with 1002', () =>
+    closedWith((raw) => raw.send(maskedFrame(0x2, connectPacket('unmasked'), true, false)), 1002, 'protocol_error'))
+
+  it('survives garbage bytes instead of frames', async () => {
+    for (let i = 0; i < 20; i++) {
+      const raw = await connectRaw(url)
+      raw.send(randomBytes(1 + (i * 37) % 300))
+      raw.socket.end()
+      await raw.closedPromise
+    }
+    await noLeaks()
+  })
+
+  it('survives resets at every stage of a connection', async () => {
+    for (const stage of ['after-upgrade', 'mid-frame', 'after-connect', 'mid-publish'] as const) {
+      const raw = await connectRaw(url)
+      if (stage !== 'after-upgrade') {
+        const connect = maskedFrame(0x2, connectPacket(`reset-${stage}`))
+        raw.send(stage === 'mid-frame' ? connect.subarray(0, 5) : connect)
+      }
+      if (stage === 'after-connect' || stage === 'mid-publish') await raw.waitFor(() => raw.messages.length >= 1, 2000, 'CONNACK')
+      if (stage === 'mid-publish') raw.send(maskedFrame(0x2, publishPacket('p', Buffer.alloc(3000))).subarray(0, 1000))
+      await new Promise((r) => setImmediate(r))
+      raw.socket.resetAndDestroy()
+    }
+    await noLeaks()
+  })
+
+  it('keeps serving after all of the above', async () => {
+    const raw = await connectRaw(url)
+    raw.sendBinary(connectPacket('still-alive'))
+    await raw.waitFor(() => raw.messages.length >= 1, 2000, 'CONNACK')
+    raw.sendClose()
+    await raw.closedPromise
+    await noLeaks()
+  })
+})
