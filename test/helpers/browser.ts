@@ -16,7 +16,7 @@ import { programs } from './programs.js'
 import { withTimeout } from './wait.js'
 
 const PAGE = fileURLToPath(new URL('../interop/browser/page.html', import.meta.url))
-const BUNDLE = createRequire(import.meta.url).resolve('mqtt/dist/mqtt.min.js')
+const BUNDLE = createRequire(import.meta.url).resolve('mqtt/dist/mqtt.min') // the export map adds .js
 const CALL_TIMEOUT = 10_000
 
 export const chromiumArgs = [

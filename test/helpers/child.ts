@@ -2,9 +2,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 
-/** True while the child has neither exited nor been killed by a signal. */
+/** True while the child was spawned (it has a PID) and has neither exited nor been killed by a signal. */
 export function isRunning (child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null
 }
 
 /**

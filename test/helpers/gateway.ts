@@ -8,6 +8,7 @@
  * that tells a fault of the client harness from a fault of the gateway.
  */
 import type { GatewayOptions } from '../../src/index.js'
+import type { MqttVersion } from './client.js'
 import { startMosquitto } from './mosquitto.js'
 import type { Mosquitto, MosquittoOptions } from './mosquitto.js'
 
@@ -32,6 +33,11 @@ export interface Target {
 /** True when this run goes to Mosquitto's own WebSocket listener instead of the gateway. */
 export const viaReference = process.env.MWG_INTEROP_VIA === 'mosquitto-ws'
 
+/** MQTT versions the broker behind a target speaks: Aedes 1.x speaks 3.1.1 only. */
+export function brokerVersions (kind: BrokerKind): readonly MqttVersion[] {
+  return kind === 'aedes' && !viaReference ? [4] : [4, 5]
+}
+
 /** A gateway on a loopback ephemeral port, quiet, with the embedded broker's TCP listener off. */
 export async function startGateway (options: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
   // Imported here so that reference runs do not load the gateway at all.
@@ -43,8 +49,9 @@ export async function startGateway (options: Partial<GatewayOptions> = {}): Prom
 
 async function referenceTarget (kind: BrokerKind, mosquittoOptions: MosquittoOptions): Promise<Target> {
   const mosquitto = await startMosquitto({ ...mosquittoOptions, websockets: true })
-  const url = mosquitto.wsUrl ?? ''
-  return { kind, url, mosquitto: kind === 'mosquitto' ? mosquitto : undefined, close: mosquitto.stop }
+  const url = mosquitto.wsUrl
+  if (url === undefined) throw new Error('mosquitto has no WebSocket listener')
+  return { kind, url, mosquitto: kind === 'mosquitto' ? mosquitto : undefined, close: async () => { await mosquitto.stop() } }
 }
 
 /**

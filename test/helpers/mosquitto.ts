@@ -25,8 +25,10 @@ export interface Mosquitto {
   readonly url: string
   /** ws://127.0.0.1:PORT/mqtt of Mosquitto's own WebSocket listener, when asked for. */
   readonly wsUrl: string | undefined
-  /** Stops the process (SIGTERM, then SIGKILL) and removes its files. Idempotent. */
+  /** Stops the process (SIGTERM; SIGKILL if it lingers) and removes its files. Idempotent. */
   stop: () => Promise<void>
+  /** Like stop(), but with SIGKILL at once: a broker crash. */
+  kill: () => Promise<void>
   /** Stops it if it runs, then starts it again on the same port(s). */
   restart: () => Promise<void>
   /** The last lines Mosquitto logged, for failure messages. */
@@ -76,10 +78,14 @@ async function writeConfig (ports: Ports, options: MosquittoOptions): Promise<{ 
 
 async function waitReady (child: ChildProcess, ports: Ports, log: () => string): Promise<void> {
   const listening = async (): Promise<boolean> => {
-    if (!isRunning(child)) throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}):\n${log()}`)
+    if (!isRunning(child)) throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode})`)
     return await acceptsTcp(ports.mqtt) && (ports.ws === undefined || await acceptsTcp(ports.ws))
   }
-  await waitUntil(listening, READY_TIMEOUT, `mosquitto on port ${ports.mqtt}\n${log()}`)
+  try {
+    await waitUntil(listening, READY_TIMEOUT, `mosquitto listening on port ${ports.mqtt}`)
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; its log:\n${log()}`, { cause: err })
+  }
 }
 
 export async function startMosquitto (options: MosquittoOptions = {}): Promise<Mosquitto> {
@@ -87,11 +93,11 @@ export async function startMosquitto (options: MosquittoOptions = {}): Promise<M
   const logs = tail()
   let running: { child: ChildProcess, dir: string } | undefined
 
-  const stop = async (): Promise<void> => {
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const current = running
     running = undefined
     if (current === undefined) return
-    await stopChild(current.child)
+    await stopChild(current.child, signal)
     await rm(current.dir, { recursive: true, force: true })
   }
   const start = async (): Promise<void> => {
@@ -105,7 +111,7 @@ export async function startMosquitto (options: MosquittoOptions = {}): Promise<M
     try {
       await waitReady(child, ports, logs.text)
     } catch (err) {
-      await stop()
+      await halt('SIGKILL')
       throw err
     }
   }
@@ -115,8 +121,9 @@ export async function startMosquitto (options: MosquittoOptions = {}): Promise<M
     port: ports.mqtt,
     url: `mqtt://127.0.0.1:${ports.mqtt}`,
     wsUrl: ports.ws === undefined ? undefined : `ws://127.0.0.1:${ports.ws}/mqtt`,
-    stop,
-    restart: async () => { await stop(); await start() },
+    stop: async () => { await halt('SIGTERM') },
+    kill: async () => { await halt('SIGKILL') },
+    restart: async () => { await halt('SIGTERM'); await start() },
     log: logs.text
   }
 }

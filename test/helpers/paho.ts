@@ -38,7 +38,10 @@ export class PahoProcess {
   constructor () {
     this.#child = spawn(programs.python, ['-u', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] })
     this.#child.stderr.on('data', this.#stderr.push)
-    this.#child.on('error', (err) => this.#stderr.push(`spawn error: ${err.message}\n`))
+    this.#child.on('error', (err) => {
+      this.#stderr.push(`${programs.python}: ${err.message}\n`)
+      this.#failPending()
+    })
     this.#child.on('exit', () => this.#failPending())
     this.#child.stdin.on('error', () => {}) // EPIPE after a kill; pending requests fail on 'exit'
     createInterface({ input: this.#child.stdout }).on('line', (text) => this.#dispatch(text))
@@ -54,7 +57,12 @@ export class PahoProcess {
   }
 
   #dispatch (text: string): void {
-    const line = JSON.parse(text) as PahoLine
+    let line: PahoLine
+    try {
+      line = JSON.parse(text) as PahoLine
+    } catch {
+      return this.#stderr.push(`stdout: ${text}\n`)
+    }
     if (line.event !== undefined) return this.onEvent(line)
     if (line.id === undefined) return
     this.#replies.get(line.id)?.resolve(line)
@@ -63,7 +71,7 @@ export class PahoProcess {
 
   /** Sends one request; resolves with its reply, `ok` or not. */
   async request (op: string, fields: Record<string, unknown> = {}, timeoutMs = REQUEST_TIMEOUT): Promise<PahoLine> {
-    if (!this.running) throw new Error(`paho is not running, cannot ${op}:\n${this.#stderr.text()}`)
+    if (!this.running) throw new Error(`${programs.python} ${SCRIPT} is not running, cannot ${op}\n${this.#stderr.text()}`)
     const id = this.#nextId++
     const reply = new Promise<PahoLine>((resolve, reject) => this.#replies.set(id, { resolve, reject }))
     this.#child.stdin.write(JSON.stringify({ ...fields, id, op }) + '\n')

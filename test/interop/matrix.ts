@@ -8,9 +8,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { QOS_LEVELS, versionName } from '../helpers/client.js'
+import { ConnackError, QOS_LEVELS, versionName } from '../helpers/client.js'
 import type { ClientDriver, ConnectOptions, MqttVersion, QoS, Received, TestClient, Will } from '../helpers/client.js'
-import { BROKER_KINDS, startTarget } from '../helpers/gateway.js'
+import { BROKER_KINDS, brokerVersions, startTarget } from '../helpers/gateway.js'
 import type { BrokerKind, Target } from '../helpers/gateway.js'
 import { connectMqttjs } from '../helpers/mqttjs.js'
 import { assertSamePayload, byTopic, clientId, payload, uid } from '../helpers/payload.js'
@@ -18,6 +18,8 @@ import { assertSamePayload, byTopic, clientId, payload, uid } from '../helpers/p
 /** A will must arrive this soon after the socket dies; MQTT keep-alive (60 s) would take 90 s. */
 const WILL_DEADLINE = 5000
 const TEST_TIMEOUT = 30_000
+/** Silence long enough for the idle target's gateway (wsPingIdle 1) to ping twice. */
+const IDLE_MS = 2500
 /** Sizes per QoS: one small, one spanning many TCP segments, one medium. */
 const SIZES: Record<QoS, number> = { 0: 300, 1: 128 * 1024, 2: 8 * 1024 }
 
@@ -50,6 +52,8 @@ function scenario (connect: Connect, target: () => Target, version: MqttVersion)
   }
 }
 
+interface Expected { topic: string, payload: Buffer, qos: QoS }
+
 function assertMessages (received: Received[], expected: Expected[], retain: boolean): void {
   const sorted = byTopic(received)
   assert.deepEqual(sorted.map((message) => message.topic), expected.map((message) => message.topic))
@@ -61,8 +65,6 @@ function assertMessages (received: Received[], expected: Expected[], retain: boo
     assert.equal(got.retain, retain, `retain flag of ${sent.topic}`)
   })
 }
-
-interface Expected { topic: string, payload: Buffer, qos: QoS }
 
 function perQos (base: string, label: string, size?: (qos: QoS) => number): Expected[] {
   return QOS_LEVELS.map((qos) => ({ topic: `${base}/qos${qos}`, payload: payload(`${label} qos ${qos}`, size?.(qos) ?? 1024), qos }))
@@ -144,6 +146,31 @@ async function reconnectAfterSocketDeath (t: TestContext, s: Scenario): Promise<
   await second.disconnect()
 }
 
+async function idlePings (t: TestContext, s: Scenario): Promise<void> {
+  const client = await s.connect(t)
+  const base = s.topic('idle')
+  await roundTrip(client, `${base}/before`)
+  await sleep(IDLE_MS)
+  assert.equal(client.connectionLosses, 0, 'connection lost while idle')
+  await roundTrip(client, `${base}/after`)
+  assert.equal(client.connectionLosses, 0)
+  await client.disconnect()
+}
+
+/**
+ * CONNACK "unacceptable protocol version": 3.1.1 return code 1 on the wire.
+ * Paho, speaking v5, reports it as the v5 equivalent 0x84.
+ */
+const UNACCEPTABLE_PROTOCOL_VERSION = [1, 0x84]
+
+async function versionRefused (t: TestContext, s: Scenario): Promise<void> {
+  await assert.rejects(s.connect(t), (err: unknown) => {
+    assert.ok(err instanceof ConnackError, `expected the broker's CONNACK refusal, got ${String(err)}`)
+    assert.ok(UNACCEPTABLE_PROTOCOL_VERSION.includes(err.reasonCode), `CONNACK code ${err.reasonCode}`)
+    return true
+  })
+}
+
 const scenarios: [string, (t: TestContext, s: Scenario) => Promise<void>][] = [
   ['subscribe, publish and receive at QoS 0, 1, 2 (payload intact)', subscribePublishReceive],
   ['retained messages at QoS 0, 1, 2 reach a later subscriber', retained],
@@ -158,30 +185,40 @@ const scenarios: [string, (t: TestContext, s: Scenario) => Promise<void>][] = [
  */
 export function interopMatrix (openDriver: () => Promise<DriverHarness>, versions: readonly MqttVersion[]): void {
   let harness: DriverHarness | undefined
-  const targets = new Map<BrokerKind, Target>()
+  const targets = new Map<BrokerKind | 'idle', Target>()
   before(async () => {
     harness = await openDriver()
     for (const kind of BROKER_KINDS) targets.set(kind, await startTarget(kind))
+    // WebSocket pings are the gateway's own business, whatever the broker: one kind is enough.
+    targets.set('idle', await startTarget('aedes', { wsPingIdle: 1 }))
   })
   after(async () => {
     for (const target of targets.values()) await target.close()
     await harness?.close()
   })
+  const target = (key: BrokerKind | 'idle') => (): Target => {
+    const found = targets.get(key)
+    assert.ok(found !== undefined, `${key} target not started`)
+    return found
+  }
   const connect: Connect = async (options) => {
     assert.ok(harness !== undefined, 'client driver not started')
     return await harness.driver.connect(options)
   }
   for (const kind of BROKER_KINDS) {
-    const target = (): Target => {
-      const found = targets.get(kind)
-      assert.ok(found !== undefined, `${kind} target not started`)
-      return found
-    }
     for (const version of versions) {
       describe(`${kind} broker, MQTT ${versionName(version)}`, () => {
-        const s = scenario(connect, target, version)
+        const s = scenario(connect, target(kind), version)
+        if (!brokerVersions(kind).includes(version)) {
+          it('the broker refuses this version and its CONNACK code reaches the client', { timeout: TEST_TIMEOUT }, async (t) => await versionRefused(t, s))
+          return
+        }
         for (const [name, run] of scenarios) it(name, { timeout: TEST_TIMEOUT }, async (t) => await run(t, s))
       })
     }
   }
+  describe('idle WebSocket pings (gateway with wsPingIdle 1, embedded broker, MQTT 3.1.1)', () => {
+    const s = scenario(connect, target('idle'), 4)
+    it(`stays connected through ${IDLE_MS} ms of silence and carries traffic after it`, { timeout: TEST_TIMEOUT }, async (t) => await idlePings(t, s))
+  })
 }

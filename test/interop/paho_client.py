@@ -60,6 +60,13 @@ class Acks:
             else:
                 self._waiting[mid] = request_id
 
+    def fail_all(self, error):
+        """The connection is gone: no SUBACK or PUBACK will come for the requests still waiting."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for request_id in waiting.values():
+            emit({"id": request_id, "ok": False, "error": error})
+
     def settle(self, mid, result):
         with self._lock:
             request_id = self._waiting.pop(mid, None)
@@ -136,6 +143,7 @@ class Driver:
             return
         self.disconnects += 1
         emit({"event": "disconnect", "rc": code})
+        self.acks.fail_all(f"connection lost (rc {code})")
 
     def on_subscribe(self, _client, _userdata, mid, granted, _properties=None):
         self.acks.settle(mid, {"granted": [code_of(g) for g in granted]})
