@@ -70,7 +70,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   wsPingIdle: 30,
   highWaterMark: 512 * 1024,
   brokerQueueLimit: 42,
-  brokerKeepaliveLimit: 3600,
+  // Off: Aedes's limit also refuses keep-alive 0 ("never check me", common on
+  // devices) with a return code 3.1.1 does not define; silent WebSocket
+  // clients are found by idle pings instead.
+  brokerKeepaliveLimit: 0,
   logLevel: 'info'
 })
 
