@@ -11,7 +11,7 @@
  * whole in memory.
  */
 import type { CloseReason } from '../errors.js'
-import { unmaskInPlace } from './unmask.js'
+import { unmaskInPlace, unmaskTo } from './unmask.js'
 
 export const Opcode = {
   continuation: 0x0,
@@ -91,8 +91,7 @@ export class FrameReader {
         }
         continue
       }
-      unmaskInPlace(chunk, pos, pos + take, this.mask, this.payloadPos)
-      if (out !== pos) chunk.copyWithin(out, pos, pos + take)
+      unmaskTo(chunk, pos, pos + take, out, this.mask, this.payloadPos)
       out += take
       pos += take
       this.advancePayload(take)
@@ -162,8 +161,12 @@ export class FrameReader {
       length = high * 2 ** 32 + h.readUInt32BE(at + 6)
       maskAt = at + 10
     }
-    if (masked) h.copy(this.mask, 0, maskAt, maskAt + 4)
-    else this.mask.fill(0)
+    // Four assignments beat a native Buffer.copy of four bytes.
+    const mask = this.mask
+    mask[0] = masked ? h[maskAt] as number : 0
+    mask[1] = masked ? h[maskAt + 1] as number : 0
+    mask[2] = masked ? h[maskAt + 2] as number : 0
+    mask[3] = masked ? h[maskAt + 3] as number : 0
     this.payloadLeft = length
     this.payloadPos = 0
     this.opcode = opcode

@@ -10,7 +10,7 @@ interface NativeMask {
   unmask (buffer: Buffer, mask: Buffer): void
 }
 
-const NATIVE_THRESHOLD = 128
+const NATIVE_THRESHOLD = 256
 
 function loadNative (): NativeMask | undefined {
   try {
@@ -36,4 +36,32 @@ export function unmaskInPlace (buf: Buffer, start: number, end: number, mask: Bu
   for (let i = start, k = offset; i < end; i++, k++) {
     buf[i] = (buf[i] as number) ^ (mask[k & 3] as number)
   }
+}
+
+/**
+ * Unmasks `buf[start, end)` and moves it down to `to` (`to <= start`), in
+ * one pass for small payloads: the frame reader lays the payloads of a
+ * chunk's frames side by side this way.
+ */
+export function unmaskTo (buf: Buffer, start: number, end: number, to: number, mask: Buffer, offset: number): void {
+  if (end - start >= NATIVE_THRESHOLD) {
+    unmaskInPlace(buf, start, end, mask, offset)
+    if (to !== start) buf.copyWithin(to, start, end)
+    return
+  }
+  // Four bytes per step with the key rotated once: about twice as fast as
+  // indexing the key per byte.
+  const m0 = mask[offset & 3] as number
+  const m1 = mask[(offset + 1) & 3] as number
+  const m2 = mask[(offset + 2) & 3] as number
+  const m3 = mask[(offset + 3) & 3] as number
+  let i = start
+  let j = to
+  for (; i + 3 < end; i += 4, j += 4) {
+    buf[j] = (buf[i] as number) ^ m0
+    buf[j + 1] = (buf[i + 1] as number) ^ m1
+    buf[j + 2] = (buf[i + 2] as number) ^ m2
+    buf[j + 3] = (buf[i + 3] as number) ^ m3
+  }
+  for (let k = 0; i < end; i++, j++, k++) buf[j] = (buf[i] as number) ^ (mask[(offset + k) & 3] as number)
 }
