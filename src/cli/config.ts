@@ -107,6 +107,8 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
   for (const name of optionNames) {
     const kind = kindOf(name)
     config[flagName(name)] = kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: kind === 'list' }
+    // --no-X turns a boolean off over the environment or the config file.
+    if (kind === 'boolean') config[`no-${flagName(name)}`] = { type: 'boolean' }
   }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>
   try {
@@ -116,7 +118,7 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
   }
   const options: Record<string, unknown> = {}
   for (const name of optionNames) {
-    const value = values[flagName(name)]
+    const value = values[flagName(name)] ?? (values[`no-${flagName(name)}`] === true ? false : undefined)
     if (value === undefined) continue
     if (Array.isArray(value)) options[name] = value.flatMap((v) => coerce(name, String(v), `--${flagName(name)}`) as string[])
     else options[name] = typeof value === 'boolean' ? value : coerce(name, value, `--${flagName(name)}`)

@@ -29,7 +29,8 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
 
 export function helpText (): string {
   const rows = optionNames.map((name) => {
-    const kind = typeof defaultOptions[name] === 'boolean' ? '' : ' <value>'
+    const isBoolean = typeof defaultOptions[name] === 'boolean'
+    const kind = isBoolean ? `, --no-${flagName(name)}` : ' <value>'
     const fallback = defaultOptions[name]
     const shown = fallback === undefined ? '' : ` (default: ${Array.isArray(fallback) ? fallback.join(',') : String(fallback)})`
     return `  --${flagName(name)}${kind}\n      ${optionHelp[name]}${shown}\n      env ${envName(name)}`

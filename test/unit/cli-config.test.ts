@@ -229,6 +229,12 @@ describe('gatherOptions', () => {
     assert.deepEqual(options, { port: 3, host: 'env-host', logLevel: 'warn', paths: ['/file'], wsPingIdle: 22 })
   })
 
+  test('--no-require-subprotocol turns off what the environment turned on', () => {
+    const env = { MQTT_WS_GATEWAY_REQUIRE_SUBPROTOCOL: 'true' }
+    assert.equal(gatherOptions([], env).options.requireSubprotocol, true)
+    assert.equal(gatherOptions(['--no-require-subprotocol'], env).options.requireSubprotocol, false)
+  })
+
   test('the file alone', () => {
     const { options, configFile: used } = gatherOptions(['--config', file], {})
     assert.equal(used, file)
