@@ -72,7 +72,7 @@ export class BenchClient {
     this.version = version
     this.splitter = new PacketSplitter((b, body, start, available, length) => this.dispatch(b, body, start, available, length))
     wire.onMqtt = bytes => this.splitter.push(bytes)
-    wire.socket.on('data', chunk => this.onData(chunk))
+    wire.onChunk = chunk => this.onData(chunk)
     wire.socket.on('error', err => { this.failure ??= err.message })
     wire.socket.on('close', () => this.onClose())
   }
@@ -110,9 +110,14 @@ export class BenchClient {
     await acked
   }
 
-  /** Writes bytes already encoded for this wire (see PublishBatch); false when the socket buffer is full. */
-  writeEncoded (bytes: Buffer): boolean {
-    return this.wire.socket.write(bytes)
+  /** Writes chunks already encoded for this wire (see PublishBatch) as one write(v); false when the socket buffer is full. */
+  writeEncoded (chunks: readonly Buffer[]): boolean {
+    const socket = this.wire.socket
+    if (chunks.length === 1) return socket.write(chunks[0]!)
+    socket.cork()
+    for (const chunk of chunks) socket.write(chunk)
+    socket.uncork()
+    return !socket.writableNeedDrain
   }
 
   /** Queues an acknowledgement; it goes out after the current read (or on `flush`). */
@@ -200,10 +205,12 @@ export class BenchClient {
   private onClose (): void {
     this.closed = true
     const reason = this.failure ?? (this.wire.closeCode === undefined ? 'connection closed' : `WebSocket close ${this.wire.closeCode}`)
-    const err = new ClientError(reason)
-    this.settle(this.connackWaiter, err)
-    this.settle(this.subackWaiter, err)
-    this.connackWaiter = this.subackWaiter = undefined
+    if (this.connackWaiter !== undefined || this.subackWaiter !== undefined) {
+      const err = new ClientError(reason)
+      this.settle(this.connackWaiter, err)
+      this.settle(this.subackWaiter, err)
+      this.connackWaiter = this.subackWaiter = undefined
+    }
     if (!this.closing) this.role.onLost?.(this, reason)
   }
 

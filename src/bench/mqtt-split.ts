@@ -36,9 +36,11 @@ function readFixedHeader (buf: Buffer, start: number, end: number): { length: nu
 
 export class PacketSplitter {
   private readonly onPacket: PacketHandler
-  private readonly keepBuf: Buffer
+  private readonly keep: number
+  /** Assembles packets split across chunks; allocated on first need (idle clients never need it). */
+  private keepBuf: Buffer | undefined
   /** Bytes of a fixed header split across chunks (at most 5). */
-  private readonly headerBuf = Buffer.alloc(5)
+  private readonly headerBuf = Buffer.allocUnsafe(5)
   private headerFill = 0
   /** State of a body split across chunks; bodyLength < 0 when none is open. */
   private firstByte = 0
@@ -47,7 +49,7 @@ export class PacketSplitter {
 
   constructor (onPacket: PacketHandler, keep = 4096) {
     this.onPacket = onPacket
-    this.keepBuf = Buffer.allocUnsafe(keep)
+    this.keep = keep
   }
 
   push (chunk: Buffer): void {
@@ -101,16 +103,17 @@ export class PacketSplitter {
 
   /** Takes body bytes from `chunk` at `pos`; returns the position after them. */
   private continueBody (chunk: Buffer, pos: number): number {
+    const keepBuf = this.keepBuf ??= Buffer.allocUnsafe(this.keep)
     const taken = Math.min(this.bodyLength - this.bodySeen, chunk.length - pos)
-    if (this.bodySeen < this.keepBuf.length) {
-      const end = pos + Math.min(taken, this.keepBuf.length - this.bodySeen)
-      chunk.copy(this.keepBuf, this.bodySeen, pos, end)
+    if (this.bodySeen < keepBuf.length) {
+      const end = pos + Math.min(taken, keepBuf.length - this.bodySeen)
+      chunk.copy(keepBuf, this.bodySeen, pos, end)
     }
     this.bodySeen += taken
     if (this.bodySeen === this.bodyLength) {
       const length = this.bodyLength
       this.bodyLength = -1
-      this.onPacket(this.firstByte, this.keepBuf, 0, Math.min(length, this.keepBuf.length), length)
+      this.onPacket(this.firstByte, keepBuf, 0, Math.min(length, keepBuf.length), length)
     }
     return pos + taken
   }

@@ -44,3 +44,15 @@ export function readCpuMicros (pid: number): number | undefined {
     return undefined
   }
 }
+
+/** CPU time all processors spent busy since boot, in µs (from the first line of /proc/stat). */
+export function readBusyMicros (): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+    const ticks = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)
+    return Number.isFinite(ticks) ? ticks * 1e6 / clockTicks() : undefined
+  } catch {
+    return undefined
+  }
+}

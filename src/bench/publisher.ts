@@ -60,11 +60,17 @@ export class Publisher {
   }
 
   get outstanding (): number {
-    return this.sent - this.completed
+    // Late deliveries of written-off messages could push `completed` past `sent`.
+    return Math.max(0, this.sent - this.completed)
   }
 
   get idsFree (): boolean {
     return this.idsInUse === 0
+  }
+
+  /** Most messages this publisher can have in flight with `window`. */
+  capacity (window: number): number {
+    return this.qos > 0 ? Math.min(window, this.idLimit) : window
   }
 
   /** How many more messages may go now within `window` and the count limit. */

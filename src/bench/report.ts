@@ -32,6 +32,7 @@ function messagesRows (r: MessagesResult): string[][] {
   ]
   if (r.skipped > 0) rows.push(['skipped (tool backed up)', int(r.skipped)])
   if (r.rejected > 0) rows.push(['rejected by server', int(r.rejected)])
+  if (r.foreign > 0) rows.push(['foreign PUBLISHes (no bench header)', int(r.foreign)])
   for (const c of r.cpu) rows.push([`pid ${c.pid} CPU`, `${fixed(c.usPerMessage, 3)} µs/msg (${fixed(c.cpuUs / 1e6, 2)} s)`])
   return rows
 }
@@ -41,8 +42,10 @@ function connectionsRows (r: ConnectionsResult): string[][] {
     ['target', r.url],
     ['scenario', `${int(r.connections)} idle connections, MQTT ${r.mqtt}, held ${r.holdS} s`],
     ...connectRows(r.connect),
-    ['unexpected disconnects', `${r.disconnects}${r.disconnectReasons.length > 0 ? ` (${r.disconnectReasons.join('; ')})` : ''}`]
+    ['unexpected disconnects', `${r.disconnects}${r.disconnectReasons.length > 0 ? ` (${r.disconnectReasons.join('; ')})` : ''}`],
+    ['tool CPU per connection', micros(r.toolCpuPerConnection)]
   ]
+  for (const c of r.cpuPerConnection) rows.push([`pid ${c.pid} CPU per connection`, micros(c.us)])
   if (r.rss !== undefined) {
     rows.push([`pid ${r.rss.pid} RSS before / after`, `${int(r.rss.beforeKb)} KB / ${int(r.rss.afterKb)} KB`])
     rows.push(['RSS per connection', `${fixed(r.rss.kbPerConnection, 2)} KB`])

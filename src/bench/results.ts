@@ -54,6 +54,8 @@ export interface MessagesResult {
   skipped: number
   /** QoS 1/2 publishes the server acknowledged with a failure reason. */
   rejected: number
+  /** PUBLISHes received that carry no bench header of this run (should be 0). */
+  foreign: number
   msgPerSec: number
   mbPerSec: number
   latencyUs: LatencySummary
@@ -75,6 +77,9 @@ export interface ConnectionsResult {
   holdS: number
   disconnects: number
   disconnectReasons: string[]
+  /** CPU µs per opened connection during the connect phase: the tool's, then each `--pid`'s. */
+  toolCpuPerConnection: number
+  cpuPerConnection: { pid: number, us: number }[]
   /** VmRSS of `--pid` before the first connection and at the end of the hold. */
   rss: { pid: number, beforeKb: number, afterKb: number, kbPerConnection: number } | undefined
 }

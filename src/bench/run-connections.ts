@@ -7,7 +7,7 @@
 import type { BenchClient } from './client.js'
 import { openPool } from './connect-pool.js'
 import type { BenchOptions } from './options.js'
-import { readRssKb } from './proc.js'
+import { readCpuMicros, readRssKb } from './proc.js'
 import type { ConnectionsResult } from './results.js'
 import { LossLog, closeAll, connectStats, keepAlive, openClient, runId, sleep } from './session.js'
 
@@ -22,6 +22,10 @@ export interface ConnectionsProgress {
 
 export interface ConnectionsHooks {
   onProgress?: (progress: ConnectionsProgress) => void
+}
+
+function perConnection (cpuUs: number, connections: number): number {
+  return connections > 0 ? Math.round(cpuUs / connections) : 0
 }
 
 export async function runConnections (options: BenchOptions, hooks: ConnectionsHooks = {}): Promise<ConnectionsResult> {
@@ -43,12 +47,16 @@ export async function runConnections (options: BenchOptions, hooks: ConnectionsH
     }), 1000)
   const stopPings = keepAlive(() => opened, options.keepalive)
   try {
+    const cpuBefore = options.pids.map(readCpuMicros)
+    const toolBefore = process.cpuUsage()
     const pool = await openPool(options.connections, async i => {
       const client = await openClient(options, `bench-${id}-c${i}`)
       client.role = { onLost: (_c, reason) => losses.add(reason) }
       opened.push(client)
       return client
     }, { rate: options.connectRate, concurrency: options.connectConcurrency })
+    const toolCpu = process.cpuUsage(toolBefore)
+    const cpuAfter = options.pids.map(readCpuMicros)
     phase = 'holding'
     holdEndsAt = Date.now() + options.hold * 1000
     await sleep(options.hold * 1000)
@@ -63,6 +71,12 @@ export async function runConnections (options: BenchOptions, hooks: ConnectionsH
       holdS: options.hold,
       disconnects: losses.count,
       disconnectReasons: losses.reasons,
+      toolCpuPerConnection: perConnection(toolCpu.user + toolCpu.system, connect.connected),
+      cpuPerConnection: options.pids.flatMap((p, i) => {
+        const before = cpuBefore[i]
+        const after = cpuAfter[i]
+        return before === undefined || after === undefined ? [] : [{ pid: p, us: perConnection(after - before, connect.connected) }]
+      }),
       rss: pid === undefined || rssBefore === undefined || rssAfter === undefined
         ? undefined
         : { pid, beforeKb: rssBefore, afterKb: rssAfter, kbPerConnection: connect.connected > 0 ? Math.round((rssAfter - rssBefore) / connect.connected * 100) / 100 : 0 }

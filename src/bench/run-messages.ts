@@ -101,10 +101,9 @@ async function connectAll (run: Run, subscribers: number): Promise<ConnectStats>
     if (options.echo) await client.subscribe(topology.subscriberFilters[i]!.map(topic => ({ topic, qos: options.qos })), options.timeoutMs)
     return client
   }, { rate: 0, concurrency: SETUP_CONCURRENCY })
-  const failed = [...subs.errors, ...pubs.errors]
-  if (subs.failed + pubs.failed > 0) throw new Error(`${subs.failed + pubs.failed} of ${subscribers + options.publishers} clients failed to connect: ${failed.join('; ')}`)
+  const stats = connectStats(subs, pubs)
+  if (stats.failed > 0) throw new Error(`${stats.failed} of ${stats.attempted} clients failed to connect: ${stats.errors.join('; ')}`)
   pubs.opened.forEach((client, i) => run.publishers.push(makePublisher(run, i, client!)))
-  const stats = connectStats({ ...pubs, opened: [...subs.opened, ...pubs.opened], startedUs: subs.startedUs, failed: 0 })
   return stats
 }
 
@@ -169,15 +168,29 @@ function round (value: number, digits: number): number {
   return Math.round(value * f) / f
 }
 
-/** Resolves when the duration is over, every publisher sent its count, or no publisher can send. */
+/** With --count, give up when nothing could be sent for this long (e.g. a broker that stopped acking). */
+const SEND_STALL_US = 10_000_000
+
+/**
+ * Resolves when the duration is over, every publisher sent its count, no
+ * publisher can send, or (count mode) sending has stalled.
+ */
 function sendingDone (run: Run, startedUs: number): Promise<void> {
   const { options, publishers } = run
   const deadlineUs = startedUs + options.duration * 1e6
   const useDeadline = options.count === undefined
+  let lastSent = -1
+  let lastProgressUs = startedUs
   return waitUntil(() => {
-    if (useDeadline && nowMicros() >= deadlineUs) return true
-    return publishers.every(p => p.done || !p.client.usable)
-  }, useDeadline ? options.duration * 1000 + 1000 : 24 * 3600 * 1000)
+    const now = nowMicros()
+    if (useDeadline && now >= deadlineUs) return true
+    const sent = publishers.reduce((sum, p) => sum + p.sent, 0)
+    if (sent !== lastSent) {
+      lastSent = sent
+      lastProgressUs = now
+    }
+    return now - lastProgressUs > SEND_STALL_US || publishers.every(p => p.done || !p.client.usable)
+  }, useDeadline ? options.duration * 1000 + 1000 : 7 * 24 * 3600 * 1000)
 }
 
 /** Everything sent has arrived (and, at QoS 1/2, every flow is complete), or nothing more can. */
@@ -242,6 +255,7 @@ function buildResult (run: Run, connect: ConnectStats, elapsedS: number, toolCpu
     outOfOrder: receivers.outOfOrder,
     skipped: run.driver?.skipped ?? 0,
     rejected: publishers.reduce((sum, p) => sum + p.rejected, 0),
+    foreign: receivers.foreign,
     msgPerSec: elapsedS > 0 ? Math.round(receivers.received / elapsedS) : 0,
     mbPerSec: elapsedS > 0 ? round(receivers.bytes / elapsedS / 1e6, 3) : 0,
     latencyUs: summarize(receivers.latency),

@@ -30,22 +30,24 @@ export function openClient (options: BenchOptions, clientId: string): Promise<Be
   })
 }
 
-export function connectStats (pool: PoolResult<BenchClient>): ConnectStats {
+/** Connect statistics over pools opened one after the other (e.g. subscribers, then publishers). */
+export function connectStats (...pools: PoolResult<BenchClient>[]): ConnectStats {
   const histogram = createHistogram()
   let connected = 0
-  for (const client of pool.opened) {
+  for (const client of pools.flatMap(p => p.opened)) {
     if (client === undefined) continue
     connected++
     recordMicros(histogram, client.handshakeUs)
   }
-  const seconds = (pool.lastOpenedUs - pool.startedUs) / 1e6
+  const startedUs = Math.min(...pools.map(p => p.startedUs))
+  const seconds = (Math.max(...pools.map(p => p.lastOpenedUs)) - startedUs) / 1e6
   const stats: ConnectStats = {
-    attempted: pool.opened.length,
+    attempted: pools.reduce((sum, p) => sum + p.opened.length, 0),
     connected,
-    failed: pool.failed,
+    failed: pools.reduce((sum, p) => sum + p.failed, 0),
     perSecond: connected > 0 && seconds > 0 ? Math.round(connected / seconds) : 0,
     handshakeUs: summarize(histogram),
-    errors: pool.errors
+    errors: pools.flatMap(p => p.errors)
   }
   histogram.destroy()
   return stats

@@ -21,6 +21,8 @@ export type Framing = 'tcp' | 'ws' | 'ws-batch'
 export interface Wire {
   readonly socket: Socket
   readonly framing: Framing
+  /** Receives each chunk read from the socket; valid only during the call. */
+  onChunk: (chunk: Buffer) => void
   /** Receives the MQTT bytes found in each chunk passed to `feed`. */
   onMqtt: (bytes: Buffer) => void
   /** Decodes one socket chunk; throws on a framing violation. */
@@ -42,11 +44,14 @@ export interface OpenedWire {
 class TcpWire implements Wire {
   readonly framing = 'tcp'
   readonly closeCode = undefined
+  onChunk: (chunk: Buffer) => void = () => {}
   onMqtt: (bytes: Buffer) => void = () => {}
   readonly socket: Socket
 
-  constructor (socket: Socket) {
+  constructor (socket: Socket, sink: ReadSink | undefined) {
     this.socket = socket
+    if (sink === undefined) socket.on('data', chunk => this.onChunk(chunk))
+    else sink.wire = this
   }
 
   feed (chunk: Buffer): void {
@@ -66,6 +71,7 @@ class TcpWire implements Wire {
 class WsWire implements Wire {
   readonly framing: Framing
   readonly socket: Socket
+  onChunk: (chunk: Buffer) => void = () => {}
   onMqtt: (bytes: Buffer) => void = () => {}
   closeCode: number | undefined
   private closeSent = false
@@ -74,6 +80,7 @@ class WsWire implements Wire {
   constructor (socket: Socket, framing: Framing) {
     this.socket = socket
     this.framing = framing
+    socket.on('data', chunk => this.onChunk(chunk))
     this.reader = new FrameReader(bytes => this.onMqtt(bytes), (opcode, payload) => this.control(opcode, payload))
   }
 
@@ -88,7 +95,7 @@ class WsWire implements Wire {
 
   end (): void {
     this.sendClose(Buffer.from([0x03, 0xe8]))
-    this.socket.end()
+    if (!this.socket.writableEnded) this.socket.end()
   }
 
   private control (opcode: number, payload: Buffer): void {
@@ -99,7 +106,7 @@ class WsWire implements Wire {
       this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
       // Echo the status code, then half-close; the server closes TCP [RFC 6455 §5.5.1].
       this.sendClose(payload.subarray(0, 2))
-      this.socket.end()
+      if (!this.socket.writableEnded) this.socket.end()
     }
   }
 
@@ -110,10 +117,33 @@ class WsWire implements Wire {
   }
 }
 
-function connectTcp (target: Target, timeoutMs: number): Promise<Socket> {
+/** Where a plain TCP socket's reads go: its wire, once there is one. */
+interface ReadSink {
+  wire: Wire | undefined
+}
+
+/**
+ * One read buffer shared by every plain TCP socket. Node's `onread` reads
+ * into it and calls back with no stream machinery and no buffer per read;
+ * sharing is safe because every chunk is consumed before the callback
+ * returns (the splitter copies what it must keep).
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(256 * 1024)
+
+function onread (sink: ReadSink): { buffer: Buffer, callback: (n: number, buf: Buffer) => boolean } {
+  return {
+    buffer: sharedReadBuffer,
+    callback: (n, buf) => {
+      sink.wire?.onChunk(buf.subarray(0, n))
+      return true
+    }
+  }
+}
+
+function connectTcp (target: Target, timeoutMs: number, sink: ReadSink | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const options = { host: target.host, port: target.port, rejectUnauthorized: !target.insecure }
-    const socket: Socket = target.secure ? tlsConnect(options) : netConnect(options)
+    const socket: Socket = target.secure ? tlsConnect(options) : netConnect(sink === undefined ? options : { ...options, onread: onread(sink) })
     const ready = target.secure ? 'secureConnect' : 'connect'
     const timer = setTimeout(() => socket.destroy(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs)
     socket.once(ready, () => {
@@ -130,9 +160,11 @@ function connectTcp (target: Target, timeoutMs: number): Promise<Socket> {
 
 export async function openWire (target: Target, batch: boolean, timeoutMs: number): Promise<OpenedWire> {
   if (!target.websocket) {
-    const socket = await connectTcp(target, timeoutMs)
+    // TLS sockets take no `onread`; they keep 'data' events.
+    const sink: ReadSink | undefined = target.secure ? undefined : { wire: undefined }
+    const socket = await connectTcp(target, timeoutMs, sink)
     socket.setNoDelay(true)
-    return { wire: new TcpWire(socket), head: Buffer.alloc(0) }
+    return { wire: new TcpWire(socket, sink), head: Buffer.alloc(0) }
   }
   const { socket, head } = await upgrade(target, timeoutMs)
   socket.setNoDelay(true)

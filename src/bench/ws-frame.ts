@@ -1,9 +1,8 @@
 /**
  * Client→server WebSocket frames (RFC 6455 §5.2): always masked, as a client
- * must send them [RFC 6455 §5.3], with mask keys taken from a pool of random
- * bytes so each frame gets its own key without a system call per frame.
+ * must send them [RFC 6455 §5.3], each with its own random mask key.
  */
-import { randomFillSync } from 'node:crypto'
+import { fillRandom } from './random-pool.js'
 
 export const Opcode = {
   CONTINUATION: 0x0,
@@ -19,19 +18,6 @@ export function maskedHeaderSize (length: number): number {
   if (length < 126) return 6
   if (length < 65_536) return 8
   return 14
-}
-
-const keyPool = Buffer.allocUnsafe(4096)
-let keyPos = keyPool.length
-
-/** Copies a fresh random 4-byte mask key to `buf` at `offset`. */
-export function writeMaskKey (buf: Buffer, offset: number): void {
-  if (keyPos + 4 > keyPool.length) {
-    randomFillSync(keyPool)
-    keyPos = 0
-  }
-  keyPool.copy(buf, offset, keyPos, keyPos + 4)
-  keyPos += 4
 }
 
 /**
@@ -53,7 +39,8 @@ export function writeMaskedHeader (buf: Buffer, offset: number, opcode: number, 
     buf.writeUInt32BE(length >>> 0, offset + 6)
     offset += 10
   }
-  writeMaskKey(buf, offset)
+  // A fresh key per frame [RFC 6455 §5.3].
+  fillRandom(buf, offset, 4)
   return offset + 4
 }
 

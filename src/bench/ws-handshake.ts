@@ -3,11 +3,14 @@
  * with node:http's `request` and its 'upgrade' event: the tool needs only the
  * raw socket after the 101, not a WebSocket object.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { fillRandom } from './random-pool.js'
 import type { Target } from './target.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -36,16 +39,31 @@ function checkUpgrade (res: IncomingMessage, key: string): void {
   if (protocol !== 'mqtt') throw new HandshakeError(`server chose subprotocol ${JSON.stringify(protocol)}, not "mqtt"`)
 }
 
+/** A random 16-byte nonce, base64 [RFC 6455 §4.1]. */
+function handshakeKey (): string {
+  const nonce = Buffer.allocUnsafe(16)
+  fillRandom(nonce, 0, 16)
+  return nonce.toString('base64')
+}
+
+/**
+ * The request's own socket, with no http.Agent: an agent would pool and track
+ * a socket that the upgrade takes over anyway, at a cost per connection.
+ */
+function createConnection (target: Target): () => Socket {
+  const options = { host: target.host, port: target.port, rejectUnauthorized: !target.insecure }
+  return () => target.secure ? tlsConnect(options) : netConnect(options)
+}
+
 export function upgrade (target: Target, timeoutMs: number): Promise<Upgraded> {
-  const key = randomBytes(16).toString('base64')
+  const key = handshakeKey()
   const request = target.secure ? httpsRequest : httpRequest
   return new Promise((resolve, reject) => {
     const req = request({
       host: target.host,
       port: target.port,
       path: target.path,
-      agent: false,
-      rejectUnauthorized: !target.insecure,
+      createConnection: createConnection(target),
       headers: {
         Connection: 'Upgrade',
         Upgrade: 'websocket',

@@ -66,7 +66,7 @@ export class FrameReader {
   private readonly onPayload: PayloadHandler
   private readonly onControl: ControlHandler
   /** Header bytes split across chunks (at most 10). */
-  private readonly headerBuf = Buffer.alloc(10)
+  private readonly headerBuf = Buffer.allocUnsafe(10)
   private headerFill = 0
   /** Payload bytes still due for the open frame; opcode tells data from control. */
   private remaining = 0
@@ -124,7 +124,7 @@ export class FrameReader {
     if (taken > 0) {
       const bytes = chunk.subarray(pos, pos + taken)
       if (this.opcode < 0x8) this.onPayload(bytes)
-      else this.control.push(bytes)
+      else this.control.push(Buffer.from(bytes))
     }
     this.remaining -= taken
     if (this.remaining === 0) this.closeFrame()

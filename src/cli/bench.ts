@@ -52,6 +52,12 @@ Connections mode
 Output
   --json                    print one JSON line instead of the summary table
   --help                    this text
+
+Advanced
+  --keepalive SECONDS       MQTT keep-alive; PINGREQ every half of it (${d.keepalive})
+  --timeout MS              per-connection handshake timeout (${d.timeoutMs})
+  --drain MS                after sending, how long to wait for messages in flight (${d.drainMs})
+  --topic-prefix PREFIX     topics are PREFIX/<run id>/... (${d.topicPrefix})
 `
 
 const FLAGS = {

@@ -1,0 +1,123 @@
+/** The suite's Markdown report: one table of medians with ratios, then the targets. */
+import { fixed, int, micros, table } from './format.js'
+import type { MetricId, TargetId } from './suite-scenarios.js'
+import type { SuiteResults, TargetCheck } from './suite-results.js'
+
+export const METRIC_NAMES: Record<MetricId, string> = {
+  msgPerSec: 'msg/s',
+  mbPerSec: 'MB/s',
+  p50: 'latency p50',
+  p99: 'latency p99',
+  p999: 'latency p99.9',
+  lost: 'lost',
+  disconnects: 'disconnects',
+  gatewayCpu: 'gateway CPU µs/msg',
+  brokerCpu: 'broker CPU µs/msg',
+  toolCpu: 'load tool CPU µs/msg',
+  kbPerConn: 'server RSS KB/conn',
+  connPerSec: 'conn/s',
+  handshakeP99: 'handshake p99',
+  serverCpuPerConn: 'server CPU µs/conn',
+  toolCpuPerConn: 'load tool CPU µs/conn'
+}
+
+export function formatMetric (metric: MetricId, value: number | undefined): string {
+  if (value === undefined) return '–'
+  switch (metric) {
+    case 'mbPerSec': return fixed(value, 1)
+    case 'p50': case 'p99': case 'p999': case 'handshakeP99': return micros(value)
+    case 'serverCpuPerConn': case 'toolCpuPerConn': return int(value)
+    case 'gatewayCpu': case 'brokerCpu': case 'toolCpu': return fixed(value, 3)
+    case 'kbPerConn': return fixed(value, 2)
+    default: return int(value)
+  }
+}
+
+function ratioCell (value: number | undefined, base: number | undefined): string {
+  if (value === undefined || base === undefined || base === 0) return '–'
+  return `${fixed(value / base, 2)} ×`
+}
+
+function resultRows (results: SuiteResults): string[][] {
+  const rows: string[][] = []
+  for (const scenario of results.scenarios) {
+    const byTarget = results.summary[scenario.id]
+    if (byTarget === undefined || Object.keys(byTarget).length === 0) continue
+    scenario.metrics.forEach((metric, i) => {
+      const cell = (t: TargetId): number | undefined => byTarget[t]?.[metric]
+      const direct = cell('direct')
+      rows.push([
+        i === 0 ? scenario.title : '',
+        METRIC_NAMES[metric],
+        formatMetric(metric, direct),
+        formatMetric(metric, cell('gateway')),
+        ratioCell(cell('gateway'), direct),
+        formatMetric(metric, cell('mosquitto-ws')),
+        ratioCell(cell('mosquitto-ws'), direct)
+      ])
+    })
+  }
+  return rows
+}
+
+function passCell (pass: boolean | undefined): string {
+  return pass === undefined ? 'n/a' : pass ? 'PASS' : 'FAIL'
+}
+
+export function targetsTable (targets: readonly TargetCheck[]): string {
+  return table(['#', 'target', 'measured', 'limit', 'result'],
+    targets.map(t => [String(t.id), t.name, t.measured, t.limit, passCell(t.pass)]))
+}
+
+/**
+ * The load tool's own ceiling: the highest rate it drove in any run, and its
+ * CPU per message on the QoS 0 gateway runs (one core's worth of tool).
+ */
+function toolCeiling (results: SuiteResults): string {
+  let best: { rate: number, where: string } | undefined
+  for (const run of results.runs) {
+    const r = run.result
+    if (r?.mode === 'messages' && (best === undefined || r.msgPerSec > best.rate)) best = { rate: r.msgPerSec, where: `${run.scenario}, ${run.target}` }
+  }
+  const cpu = results.summary['qos0-1to1']?.gateway?.toolCpu
+  if (best === undefined) return ''
+  const perCore = cpu === undefined || cpu === 0 ? '' : `; its CPU on the gateway runs of QoS 0 1 → 1 was ${fixed(cpu, 2)} µs/msg, ≈ ${int(1e6 / cpu)} msg/s per core`
+  return `Load tool ceiling: it drove up to ${int(best.rate)} msg/s (${best.where})${perCore}.`
+}
+
+/** Other processes' CPU during the runs: results from a busy machine deserve a rerun. */
+function background (results: SuiteResults): string {
+  const loads = results.runs.map(r => r.backgroundCores).filter((v): v is number => v !== undefined)
+  if (loads.length === 0) return ''
+  const busy = results.runs.filter(r => (r.backgroundCores ?? 0) >= 0.2).length
+  return `Background load (CPU of other processes during a run): mean ${fixed(loads.reduce((a, b) => a + b, 0) / loads.length, 2)} cores, max ${fixed(Math.max(...loads), 2)}; ${busy} of ${loads.length} runs at 0.2 cores or more.`
+}
+
+function failedRuns (results: SuiteResults): string {
+  const failed = results.runs.filter(r => r.error !== undefined)
+  if (failed.length === 0) return ''
+  return ['Runs that failed (left out of the medians):', '', ...failed.map(r => `- ${r.scenario} ${r.target} run ${r.run}: ${r.error ?? ''}`), ''].join('\n')
+}
+
+export function suiteMarkdown (results: SuiteResults): string {
+  const m = results.machine
+  const runs = Math.max(...results.scenarios.map(s => s.runs))
+  return [
+    `# Bench suite ${results.startedAt}${results.quick ? ' (quick)' : ''}`,
+    '',
+    `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.platform}; broker: ${results.broker}; gateway: \`${results.gatewayArgs.join(' ')}\`.`,
+    `Medians of up to ${runs} alternating runs per target. Ratios are target / direct: above 1 is more msg/s, MB/s or latency than direct.`,
+    '',
+    table(['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct', 'mosquitto ws', 'mosquitto ws / direct'], resultRows(results)),
+    '',
+    toolCeiling(results),
+    '',
+    background(results),
+    '',
+    failedRuns(results),
+    '## Targets',
+    '',
+    targetsTable(results.targets),
+    ''
+  ].join('\n')
+}

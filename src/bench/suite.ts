@@ -1,0 +1,247 @@
+/**
+ * `npm run bench`: the benchmark suite (dist/bench/suite.js).
+ *
+ *   node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
+ *   node dist/bench/suite.js --compare a.json b.json
+ *
+ * Starts Mosquitto and the gateway on loopback, runs the fixed scenarios
+ * against direct TCP, the gateway and Mosquitto's WebSocket listener in
+ * alternating order, prints a Markdown table of medians with ratios and the
+ * targets, and writes the table and the raw JSON to bench/results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { fixed, int, micros } from './format.js'
+import { resolveBenchOptions } from './options.js'
+import { readBusyMicros, readCpuMicros } from './proc.js'
+import type { BenchResult } from './results.js'
+import { runScenario } from './run.js'
+import { sleep } from './session.js'
+import { compareMarkdown } from './suite-compare.js'
+import { checkAlive, startEnvironment, stopEnvironment } from './suite-env.js'
+import type { Environment, TargetInfo } from './suite-env.js'
+import { suiteMarkdown } from './suite-report.js'
+import type { SuiteResults, SuiteRun } from './suite-results.js'
+import { summarizeRuns } from './suite-results.js'
+import { suiteScenarios } from './suite-scenarios.js'
+import type { SuiteScenario, TargetId } from './suite-scenarios.js'
+import { checkTargets } from './suite-targets.js'
+
+const USAGE = `Usage: node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
+       node dist/bench/suite.js --compare a.json b.json
+
+  --quick          shorter runs, one per target (under 2 minutes)
+  --only IDS       run only these scenarios (comma-separated ids)
+  --runs N         alternating runs per target for the repeated scenarios
+  --compare A B    compare two result files from bench/results/ and exit
+`
+
+/** Pause between runs, so closing sockets and GC of one run do not land in the next. */
+const SETTLE_MS = 500
+
+interface SuiteFlags {
+  quick: boolean
+  only: string[] | undefined
+  runs: number | undefined
+}
+
+function resultsDir (): string {
+  return fileURLToPath(new URL('../../bench/results/', import.meta.url))
+}
+
+/** Target order for run `run`: rotated each run so none always goes first. */
+function rotation (targets: readonly TargetId[], run: number): TargetId[] {
+  const k = run % targets.length
+  return [...targets.slice(k), ...targets.slice(0, k)]
+}
+
+function pidsFor (env: Environment, scenario: SuiteScenario, target: TargetInfo): number[] {
+  if (scenario.input.mode === 'connections') return [target.serverPid]
+  return [...new Set([env.gateway.service.pid, env.brokerPid])]
+}
+
+async function runOne (env: Environment, scenario: SuiteScenario, targetId: TargetId, input: SuiteScenario['input']): Promise<BenchResult> {
+  const target = env.targets.get(targetId)
+  if (target === undefined) throw new Error(`no target ${targetId}`)
+  const options = resolveBenchOptions({ ...input, url: target.url, pid: pidsFor(env, scenario, target) })
+  return await runScenario(options)
+}
+
+/** CPU µs used so far by the machine, and by the suite's own processes. */
+function cpuSample (env: Environment): { busy: number | undefined, ours: number } {
+  const tool = process.cpuUsage()
+  const children = env.services.reduce((sum, s) => sum + (readCpuMicros(s.pid) ?? 0), 0)
+  return { busy: readBusyMicros(), ours: tool.user + tool.system + children }
+}
+
+function backgroundCores (before: ReturnType<typeof cpuSample>, after: ReturnType<typeof cpuSample>, seconds: number): number | undefined {
+  if (before.busy === undefined || after.busy === undefined || seconds <= 0) return undefined
+  const other = (after.busy - before.busy) - (after.ours - before.ours)
+  return Math.max(0, Math.round(other / seconds / 1e4) / 100)
+}
+
+function cpuOf (result: BenchResult | undefined, pid: number): number | undefined {
+  return result?.mode === 'messages' ? result.cpu.find(c => c.pid === pid)?.usPerMessage : undefined
+}
+
+function describe (run: SuiteRun): string {
+  const r = run.result
+  if (r === undefined) return `FAILED: ${run.error ?? 'no result'}`
+  if (r.mode === 'connections') {
+    const rss = r.rss === undefined ? '' : `, ${fixed(r.rss.kbPerConnection, 2)} KB/conn`
+    return `${int(r.connect.connected)} conn, ${int(r.connect.perSecond)} conn/s${rss}, ${r.disconnects} disconnects`
+  }
+  const cpu = run.target === 'gateway' && run.gatewayCpu !== undefined ? `, gateway ${fixed(run.gatewayCpu, 3)} µs/msg` : ''
+  return `${int(r.msgPerSec)} msg/s, ${fixed(r.mbPerSec, 1)} MB/s, p99 ${micros(r.latencyUs.p99)}, lost ${int(r.lost)}${cpu}`
+}
+
+async function warmUp (env: Environment, scenarios: readonly SuiteScenario[], quick: boolean): Promise<void> {
+  const seconds = quick ? 0.5 : 1
+  const targets = [...new Set(scenarios.flatMap(s => s.targets))]
+  console.log(`warming up ${targets.join(', ')}`)
+  for (const id of targets) {
+    const target = env.targets.get(id)
+    if (target === undefined) continue
+    await runScenario(resolveBenchOptions({ url: target.url, mode: 'connections', connections: 100, hold: 0.2 }))
+    await runScenario(resolveBenchOptions({ url: target.url, duration: seconds }))
+  }
+}
+
+async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): Promise<SuiteRun[]> {
+  const runs: SuiteRun[] = []
+  const total = scenarios.reduce((sum, s) => sum + s.runs * s.targets.length, 0)
+  for (const scenario of scenarios) {
+    for (let run = 0; run < scenario.runs; run++) {
+      for (const target of rotation(scenario.targets, run)) {
+        checkAlive(env)
+        const started = Date.now()
+        const cpuBefore = cpuSample(env)
+        const outcome = await runOne(env, scenario, target, scenario.input).then(
+          result => ({ result, error: undefined }),
+          (err: unknown) => ({ result: undefined, error: err instanceof Error ? err.message : String(err) }))
+        const result = outcome.result
+        const record: SuiteRun = {
+          scenario: scenario.id,
+          target,
+          run: run + 1,
+          gatewayCpu: target === 'gateway' ? cpuOf(result, env.gateway.service.pid) : undefined,
+          brokerCpu: env.mosquitto === undefined ? undefined : cpuOf(result, env.brokerPid),
+          backgroundCores: backgroundCores(cpuBefore, cpuSample(env), (Date.now() - started) / 1000),
+          result,
+          ...(outcome.error === undefined ? {} : { error: outcome.error })
+        }
+        runs.push(record)
+        const n = String(runs.length).padStart(String(total).length)
+        const noise = (record.backgroundCores ?? 0) >= 0.2 ? `, background load ${fixed(record.backgroundCores ?? 0, 2)} cores` : ''
+        console.log(`[${n}/${total}] ${scenario.id.padEnd(12)} ${target.padEnd(12)} run ${run + 1}/${scenario.runs}: ${describe(record)} (${fixed((Date.now() - started) / 1000, 1)} s${noise})`)
+        await sleep(SETTLE_MS)
+      }
+    }
+  }
+  return runs
+}
+
+function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] {
+  let scenarios = suiteScenarios(flags.quick)
+  if (flags.only !== undefined) {
+    const unknown = flags.only.filter(id => !scenarios.some(s => s.id === id))
+    if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map(s => s.id).join(', ')}`)
+    scenarios = scenarios.filter(s => flags.only?.includes(s.id))
+  }
+  return scenarios.map(s => ({
+    ...s,
+    runs: flags.runs !== undefined && s.runs > 1 ? flags.runs : s.runs,
+    targets: s.targets.filter(t => env.targets.has(t))
+  }))
+}
+
+function writeResults (results: SuiteResults, markdown: string): string {
+  const dir = resultsDir()
+  mkdirSync(dir, { recursive: true })
+  const stamp = results.startedAt.replace(/[:.]/g, '-')
+  const base = `${dir}${stamp}${results.quick ? '-quick' : ''}`
+  writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`)
+  writeFileSync(`${base}.md`, markdown)
+  return base
+}
+
+async function runSuite (flags: SuiteFlags): Promise<number> {
+  const startedAt = new Date().toISOString()
+  console.log('starting broker and gateway')
+  const env = await startEnvironment()
+  const stopOnSignal = (): void => { void stopEnvironment(env).then(() => process.exit(130)) }
+  process.once('SIGINT', stopOnSignal)
+  process.once('SIGTERM', stopOnSignal)
+  try {
+    console.log(`broker: ${env.broker}; gateway: ${env.gateway.url} (pid ${env.gateway.service.pid})`)
+    const scenarios = selectScenarios(flags, env)
+    await warmUp(env, scenarios, flags.quick)
+    const runs = await runAll(env, scenarios)
+    const summary = summarizeRuns(scenarios, runs)
+    const cpu = cpus()
+    const results: SuiteResults = {
+      version: 1,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      quick: flags.quick,
+      machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` },
+      broker: env.broker,
+      gatewayArgs: env.gatewayArgs,
+      scenarios,
+      runs,
+      summary,
+      targets: checkTargets(summary)
+    }
+    const markdown = suiteMarkdown(results)
+    console.log(`\n${markdown}`)
+    console.log(`results: ${writeResults(results, markdown)}.{md,json}`)
+    return 0
+  } finally {
+    process.removeListener('SIGINT', stopOnSignal)
+    process.removeListener('SIGTERM', stopOnSignal)
+    await stopEnvironment(env)
+  }
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      runs: { type: 'string' },
+      compare: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' }
+    }
+  })
+  if (values.help === true) {
+    console.log(USAGE)
+    return 0
+  }
+  if (values.compare === true) {
+    const [a, b] = positionals
+    if (a === undefined || b === undefined || positionals.length !== 2) {
+      console.error(`--compare takes two result files\n\n${USAGE}`)
+      return 2
+    }
+    console.log(compareMarkdown(a, b))
+    return 0
+  }
+  const runs = values.runs === undefined ? undefined : Number(values.runs)
+  if (runs !== undefined && (!Number.isInteger(runs) || runs < 1 || runs > 50)) {
+    console.error('--runs must be an integer from 1 to 50')
+    return 2
+  }
+  return await runSuite({ quick: values.quick === true, only: values.only?.split(',').map(s => s.trim()), runs })
+}
+
+// Run when executed directly (node dist/bench/suite.js), not when imported.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(code => { process.exitCode = code }, (err: unknown) => {
+    console.error(err instanceof Error ? err.stack ?? err.message : String(err))
+    process.exitCode = 1
+  })
+}
