@@ -5,32 +5,22 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { createGateway } from '../../src/index.js'
-import type { Gateway } from '../../src/index.js'
-import { startTcpBroker } from './support/brokers.js'
-import type { TcpBroker } from './support/brokers.js'
-import { captureLogs } from './support/logs.js'
+import { startBridged } from './support/bridged.js'
+import type { Bridged } from './support/bridged.js'
 import { connectPacket, publishPacket } from './support/mqtt-bytes.js'
 import { connectRaw, maskedFrame } from './support/raw-client.js'
 
 describe('bad input', () => {
-  let broker: TcpBroker
-  let gateway: Gateway
+  let fixture: Bridged
+  let broker: Bridged['broker']
+  let gateway: Bridged['gateway']
   let url: string
-  let logs: ReturnType<typeof captureLogs>
+  let logs: Bridged['logs']
   before(async () => {
-    broker = await startTcpBroker()
-    logs = captureLogs()
-    gateway = createGateway({
-      host: '127.0.0.1', port: 0, upstream: broker.url, logger: logs.logger,
-      maxMessageSize: 4096, firstPacketTimeout: 300, closeTimeout: 500
-    })
-    url = (await gateway.listen()).url
+    fixture = await startBridged({ maxMessageSize: 4096, firstPacketTimeout: 300, closeTimeout: 500 })
+    ;({ broker, gateway, url, logs } = fixture)
   })
-  after(async () => {
-    await gateway.close()
-    await broker.kill()
-  })
+  after(() => fixture.close())
 
   /** After each case: no bridge and no broker connection left. */
   async function noLeaks (): Promise<void> {

@@ -6,12 +6,11 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { createGateway } from '../../src/index.js'
-import type { Gateway } from '../../src/index.js'
 import { startMosquitto } from '../helpers/mosquitto.js'
 import { skipUnlessAvailable } from '../helpers/programs.js'
 import { startTcpBroker } from './support/brokers.js'
-import type { TcpBroker } from './support/brokers.js'
-import { captureLogs } from './support/logs.js'
+import { startBridged } from './support/bridged.js'
+import type { Bridged } from './support/bridged.js'
 import { connectPacket, parseAll, publishPacket } from './support/mqtt-bytes.js'
 import { connectRaw } from './support/raw-client.js'
 import type { RawClient } from './support/raw-client.js'
@@ -32,20 +31,16 @@ async function connected (url: string, clientId: string, version: 4 | 5 = 4, kee
 }
 
 describe('teardown with an upstream broker (Aedes over TCP)', () => {
-  let broker: TcpBroker
-  let gateway: Gateway
+  let fixture: Bridged
+  let broker: Bridged['broker']
+  let gateway: Bridged['gateway']
   let url: string
-  let logs: ReturnType<typeof captureLogs>
+  let logs: Bridged['logs']
   before(async () => {
-    broker = await startTcpBroker()
-    logs = captureLogs()
-    gateway = createGateway({ host: '127.0.0.1', port: 0, upstream: broker.url, logger: logs.logger, closeTimeout: 1000 })
-    url = (await gateway.listen()).url
+    fixture = await startBridged({ closeTimeout: 1000 })
+    ;({ broker, gateway, url, logs } = fixture)
   })
-  after(async () => {
-    await gateway.close()
-    await broker.kill()
-  })
+  after(() => fixture.close())
 
   it('takes over: a second CONNECT with the same id ends the first bridge, both sockets, first', async () => {
     const first = await connected(url, 'takeover-3')

@@ -13,18 +13,8 @@ import { describe, test } from 'node:test'
 import type { CloseReason } from '../../src/errors.js'
 import { FrameReader, Opcode } from '../../src/ws/frame-reader.js'
 import type { FrameSink } from '../../src/ws/frame-reader.js'
+import { prng } from './support/prng.js'
 
-/** Deterministic PRNG (mulberry32): every split and mask key replays the same way. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const random = prng(0x6455)
 

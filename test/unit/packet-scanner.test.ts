@@ -10,22 +10,12 @@ import { describe, test } from 'node:test'
 import mqttPacket from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
 import { MALFORMED_LENGTH, PacketScanner, firstPacketSize } from '../../src/mqtt/packet-scanner.js'
+import { prng } from './support/prng.js'
 
 const TOPIC = 'gw/test'
 /** Fixed-header bytes of a QoS 0 PUBLISH before its payload: topic length (2) + topic. */
 const PUBLISH_OVERHEAD = 2 + TOPIC.length
 
-/** Deterministic PRNG (mulberry32): random splits must replay the same way on every run. */
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function publish (payloadSize: number): Packet {
   return { cmd: 'publish', topic: TOPIC, payload: Buffer.alloc(payloadSize, 0x5a), qos: 0, retain: false, dup: false }
