@@ -118,8 +118,9 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     upstream.on('end', this.onUpstreamEnd)
     upstream.on('error', this.onUpstreamError)
     upstream.on('close', this.onUpstreamClose)
+    // Until CONNECT the first-packet timer watches the connection; the idle
+    // pinger takes over after it, so one timer per connection lives at a time.
     this.firstPacketTimer = setTimeout(this.onFirstPacketTimeout, this.ctx.options.firstPacketTimeout).unref()
-    this.pinger?.start()
     if (head.length > 0) this.onClientData(head)
   }
 
@@ -177,6 +178,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     }
     this.connectBytes = undefined
     clearTimeout(this.firstPacketTimer)
+    this.firstPacketTimer = undefined
+    this.pinger?.start()
     this.clientId = connect.clientId
     this.protocolVersion = connect.protocolVersion
     publish('connect', {

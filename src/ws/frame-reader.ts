@@ -39,10 +39,11 @@ const MAX_CONTROL_PAYLOAD = 125
 export class FrameReader {
   private readonly sink: FrameSink
   private readonly maxMessageSize: number
-  /** Partial frame header carried over from the previous chunk. */
-  private readonly header = Buffer.alloc(MAX_HEADER)
+  /** Partial frame header carried over from the previous chunk (allocated when first needed). */
+  private header: Buffer | undefined
   private headerHave = 0
-  private readonly mask = Buffer.alloc(4)
+  /** The frame's masking key as a big-endian 32-bit number (0 when unmasked). */
+  private maskKey = 0
   private opcode = 0
   private payloadLeft = 0
   private payloadPos = 0
@@ -86,12 +87,12 @@ export class FrameReader {
           if (out > base) { this.sink.onPayload(chunk, base, out); base = out }
           const payload = this.control
           this.control = undefined
-          unmaskInPlace(payload, 0, payload.length, this.mask, 0)
+          unmaskInPlace(payload, 0, payload.length, this.maskKey, 0)
           this.finishControl(payload)
         }
         continue
       }
-      unmaskTo(chunk, pos, pos + take, out, this.mask, this.payloadPos)
+      unmaskTo(chunk, pos, pos + take, out, this.maskKey, this.payloadPos)
       out += take
       pos += take
       this.advancePayload(take)
@@ -120,15 +121,16 @@ export class FrameReader {
       if (end - pos >= size) return this.acceptHeader(chunk, pos) ? pos + size : -1
     }
     // The header is split across chunks: gather it in this.header.
+    const header = this.header ??= Buffer.allocUnsafe(MAX_HEADER)
     while (pos < end) {
-      const need = this.headerHave < 2 ? 2 : headerLength(this.header, 0)
+      const need = this.headerHave < 2 ? 2 : headerLength(header, 0)
       const copy = Math.min(need - this.headerHave, end - pos)
-      chunk.copy(this.header, this.headerHave, pos, pos + copy)
+      chunk.copy(header, this.headerHave, pos, pos + copy)
       this.headerHave += copy
       pos += copy
-      if (this.headerHave >= 2 && this.headerHave === headerLength(this.header, 0)) {
+      if (this.headerHave >= 2 && this.headerHave === headerLength(header, 0)) {
         this.headerHave = 0
-        return this.acceptHeader(this.header, 0) ? pos : -1
+        return this.acceptHeader(header, 0) ? pos : -1
       }
     }
     return -1
@@ -161,12 +163,7 @@ export class FrameReader {
       length = high * 2 ** 32 + h.readUInt32BE(at + 6)
       maskAt = at + 10
     }
-    // Four assignments beat a native Buffer.copy of four bytes.
-    const mask = this.mask
-    mask[0] = masked ? h[maskAt] as number : 0
-    mask[1] = masked ? h[maskAt + 1] as number : 0
-    mask[2] = masked ? h[maskAt + 2] as number : 0
-    mask[3] = masked ? h[maskAt + 3] as number : 0
+    this.maskKey = masked ? h.readUInt32BE(maskAt) : 0
     this.payloadLeft = length
     this.payloadPos = 0
     this.opcode = opcode
