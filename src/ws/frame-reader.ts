@@ -92,6 +92,10 @@ export class FrameReader {
         }
         continue
       }
+      // With nothing of this chunk pending, the payload stays where it is
+      // (no copy, the common case for large messages); otherwise it is
+      // moved down next to the payload before it.
+      if (out === base) out = base = pos
       unmaskTo(chunk, pos, pos + take, out, this.maskKey, this.payloadPos)
       out += take
       pos += take
