@@ -24,6 +24,8 @@ export interface GatewayOptions {
   tcpHost: string | undefined
   /** Reject upgrades that offer no subprotocol (400). */
   requireSubprotocol: boolean
+  /** Negotiate permessage-deflate with clients that offer it (costs CPU; off by default). */
+  perMessageDeflate: boolean
   /** Largest WebSocket message (and MQTT packet) accepted, in bytes; larger → close 1009. */
   maxMessageSize: number
   /** Most concurrent bridged connections; further upgrades get 503. */
@@ -56,6 +58,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   tcpPort: 1883,
   tcpHost: undefined,
   requireSubprotocol: false,
+  perMessageDeflate: false,
   // 1 MiB, as EMQX's default max_packet_size: generous for telemetry and
   // commands, and it bounds what one connection can make the gateway hold
   // while it assembles a broker packet into one WebSocket message.
@@ -142,6 +145,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   tcpPort: integer(0, 65535),
   tcpHost: optionalString,
   requireSubprotocol: boolean,
+  perMessageDeflate: boolean,
   // MQTT's own ceiling is 268,435,455 bytes (a 4-byte remaining length).
   maxMessageSize: integer(16, 268_435_460),
   maxConnections: integer(1, 1_000_000),

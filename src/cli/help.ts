@@ -14,6 +14,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   tcpPort: 'embedded broker only: plain MQTT TCP port (0 = off)',
   tcpHost: 'embedded broker only: address of the TCP listener (default: --host)',
   requireSubprotocol: 'refuse (400) upgrades that offer no WebSocket subprotocol',
+  perMessageDeflate: 'negotiate permessage-deflate compression with clients that offer it (CPU-heavy)',
   maxMessageSize: 'largest WebSocket message / MQTT packet in bytes (larger: close 1009)',
   maxConnections: 'most concurrent connections (more: HTTP 503)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',

@@ -10,12 +10,22 @@
 import type { Duplex } from 'node:stream'
 import { WebSocket } from 'ws'
 
+type SetSocket = (socket: Duplex, head: Buffer, options: unknown) => void
+
 export class AdoptedWebSocket extends WebSocket {
   adoptedSocket: Duplex | undefined
   adoptedHead: Buffer | undefined
+  /** permessage-deflate was negotiated: ws keeps the socket and runs the connection. */
+  deflated = false
 
   // Called by ws's WebSocketServer.completeUpgrade() after writing the 101.
-  setSocket (socket: Duplex, head: Buffer): void {
+  setSocket (socket: Duplex, head: Buffer, options: unknown): void {
+    if (this.extensions !== '') {
+      // Compression needs ws's own receiver and sender (see deflate-socket.ts).
+      this.deflated = true
+      ;(WebSocket.prototype as unknown as { setSocket: SetSocket }).setSocket.call(this, socket, head, options)
+      return
+    }
     this.adoptedSocket = socket
     this.adoptedHead = head
   }

@@ -18,6 +18,7 @@ import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { Upstream, UpstreamLink } from '../upstream/upstream.js'
 import { AdoptedWebSocket } from './adopt.js'
+import { DeflateClientSocket } from './deflate-socket.js'
 import { rejectUpgrade } from './reject.js'
 import { chooseSubprotocol } from './subprotocol.js'
 
@@ -60,7 +61,11 @@ export class UpgradeHandler {
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      perMessageDeflate: false,
+      // Off unless asked for: compression costs more CPU than everything
+      // else on the data path, and MQTT payloads are often compressed or tiny.
+      perMessageDeflate: host.options.perMessageDeflate,
+      // Used only when permessage-deflate runs the connection through ws.
+      maxPayload: host.options.maxMessageSize,
       WebSocket: AdoptedWebSocket,
       // The choice was made (and checked) before the upstream connect.
       handleProtocols: (_offered, req) => (req as ChosenRequest).chosenSubprotocol ?? false
@@ -125,13 +130,16 @@ export class UpgradeHandler {
     }
     let adopted: AdoptedWebSocket | undefined
     this.wss.handleUpgrade(req, socket, head, (ws) => { adopted = ws as AdoptedWebSocket })
-    if (adopted?.adoptedSocket === undefined) {
+    const client = adopted?.deflated === true
+      ? new DeflateClientSocket(adopted, this.host.options.highWaterMark) as unknown as Socket
+      : adopted?.adoptedSocket as Socket | undefined
+    if (adopted === undefined || client === undefined) {
       // ws refused the handshake itself (and answered 400).
       link.stream.destroy()
       return
     }
     this.host.accept({
-      client: adopted.adoptedSocket as Socket,
+      client,
       head: adopted.adoptedHead ?? Buffer.alloc(0),
       link,
       remoteAddress: socket.remoteAddress ?? '',
