@@ -31,6 +31,17 @@ export interface GatewayAddress {
   upstream: string
 }
 
+/** Totals since start (closed and live connections), read on demand, never per packet. */
+export interface GatewayStats {
+  connections: number
+  bytesFromClients: number
+  bytesToClients: number
+  packetsFromClients: number
+  packetsToClients: number
+  /** Bytes buffered in the gateway right now, both directions. */
+  bufferedBytes: number
+}
+
 export interface Gateway {
   listen (): Promise<GatewayAddress>
   /** Stops accepting, closes every connection (flushing both ways), stops the embedded broker. */
@@ -39,6 +50,8 @@ export interface Gateway {
   readonly options: ResolvedOptions
   /** Live bridged connections. */
   readonly connections: number
+  /** Traffic totals, summed over live bridges on demand (for metrics and status pages). */
+  stats (): GatewayStats
 }
 
 export interface CreateGatewayOptions extends Partial<GatewayOptions> {
@@ -62,6 +75,8 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
   private pendingUpgrades = 0
   private nextConnectionId = 1
   private stopLogging: (() => void) | undefined
+  /** Traffic of connections already closed. */
+  private readonly closedTotals = { bytesFromClients: 0, bytesToClients: 0, packetsFromClients: 0, packetsToClients: 0 }
   closing = false
 
   constructor (options: CreateGatewayOptions) {
@@ -154,9 +169,25 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     bridge.start(accepted.head)
   }
 
+  stats (): GatewayStats {
+    const totals = { ...this.closedTotals, connections: this.bridges.size, bufferedBytes: 0 }
+    for (const bridge of this.bridges) {
+      totals.bytesFromClients += bridge.bytesFromClient
+      totals.bytesToClients += bridge.bytesToClient
+      totals.packetsFromClients += bridge.packetsFromClient
+      totals.packetsToClients += bridge.packetsToClient
+      totals.bufferedBytes += bridge.bufferedBytes
+    }
+    return totals
+  }
+
   // BridgeContext
   onBridgeClosed (bridge: Bridge): void {
     this.bridges.delete(bridge)
+    this.closedTotals.bytesFromClients += bridge.bytesFromClient
+    this.closedTotals.bytesToClients += bridge.bytesToClient
+    this.closedTotals.packetsFromClients += bridge.packetsFromClient
+    this.closedTotals.packetsToClients += bridge.packetsToClient
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

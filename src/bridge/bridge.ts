@@ -90,8 +90,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   // Counters for the close log line.
   lastInbound = performance.now()
   lastOutbound = performance.now()
-  private bytesFromClient = 0
-  private bytesToClient = 0
+  bytesFromClient = 0
+  bytesToClient = 0
   private closeWaiters: (() => void)[] = []
 
   constructor (ctx: BridgeContext, endpoints: BridgeEndpoints) {
@@ -538,6 +538,11 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     for (const waiter of this.closeWaiters) waiter()
     this.closeWaiters = []
   }
+
+  get packetsFromClient (): number { return this.fromClient.packets }
+  get packetsToClient (): number { return this.toClient.packets }
+  /** Bytes waiting in the gateway for either side. */
+  get bufferedBytes (): number { return this.client.writableLength + this.upstream.writableLength + this.heldBytes }
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {

@@ -51,6 +51,24 @@ describe('data path through the embedded broker (MQTT 3.1.1)', () => {
 
   it('round-trips QoS 0, 1 and 2 with empty, small and multi-frame payloads', () => roundTrips(url, 4))
 
+  it('counts traffic of live and closed connections in stats()', async (t) => {
+    const before = gateway.stats()
+    const raw = await connectRaw(url)
+    t.after(() => raw.destroy())
+    raw.sendBinary(Buffer.concat([connectPacket('counted-stats'), publishPacket('s', 'x')]))
+    await raw.waitFor(() => raw.messages.length >= 1, 2000, 'CONNACK')
+    const live = gateway.stats()
+    assert.equal(live.connections, before.connections + 1)
+    assert.equal(live.packetsFromClients - before.packetsFromClients, 2)
+    assert.equal(live.bytesToClients - before.bytesToClients, 4) // the CONNACK
+    raw.sendClose()
+    await raw.closedPromise
+    await raw.waitFor(() => gateway.connections === before.connections, 2000, 'bridge closed')
+    const after = gateway.stats()
+    assert.equal(after.packetsFromClients - before.packetsFromClients, 2)
+    assert.equal(after.bytesFromClients - before.bytesFromClients, live.bytesFromClients - before.bytesFromClients)
+  })
+
   it('forwards a CONNECT split over several frames and many packets in one frame', async (t) => {
     const raw = await connectRaw(url)
     t.after(() => raw.destroy())
