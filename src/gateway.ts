@@ -141,6 +141,7 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     await allClosed
     this.server.closeAllConnections()
     await this.upstreamImpl?.close()
+    this.upgrades.ipLimits.stop()
     this.stopLogging?.()
   }
 
@@ -184,6 +185,7 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
   // BridgeContext
   onBridgeClosed (bridge: Bridge): void {
     this.bridges.delete(bridge)
+    this.upgrades.ipLimits.release(bridge.remoteAddress)
     this.closedTotals.bytesFromClients += bridge.bytesFromClient
     this.closedTotals.bytesToClients += bridge.bytesToClient
     this.closedTotals.packetsFromClients += bridge.packetsFromClient

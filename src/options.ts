@@ -26,6 +26,16 @@ export interface GatewayOptions {
   requireSubprotocol: boolean
   /** Negotiate permessage-deflate with clients that offer it (costs CPU; off by default). */
   perMessageDeflate: boolean
+  /** Origins allowed to connect (exact, or `*.example.com` patterns); empty allows all. */
+  allowedOrigins: string[]
+  /** With allowedOrigins set: accept requests that carry no Origin header (devices, native apps). */
+  allowMissingOrigin: boolean
+  /** Most concurrent connections from one address (429 over it); 0 = no limit. */
+  maxConnectionsPerIp: number
+  /** Sustained connects per second from one address (429 over it); 0 = no limit. */
+  connectRatePerIp: number
+  /** Connects one address may make in a burst before connectRatePerIp applies. */
+  connectBurstPerIp: number
   /** Largest WebSocket message (and MQTT packet) accepted, in bytes; larger → close 1009. */
   maxMessageSize: number
   /** Most concurrent bridged connections; further upgrades get 503. */
@@ -59,6 +69,12 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   tcpHost: undefined,
   requireSubprotocol: false,
   perMessageDeflate: false,
+  allowedOrigins: Object.freeze([]) as unknown as string[],
+  allowMissingOrigin: true,
+  // Off by default: whole fleets often share one NAT address.
+  maxConnectionsPerIp: 0,
+  connectRatePerIp: 0,
+  connectBurstPerIp: 20,
   // 1 MiB, as EMQX's default max_packet_size: generous for telemetry and
   // commands, and it bounds what one connection can make the gateway hold
   // while it assembles a broker packet into one WebSocket message.
@@ -116,6 +132,15 @@ function pathList (name: string, value: unknown): void {
   }
 }
 
+function originList (name: string, value: unknown): void {
+  if (!Array.isArray(value)) throw new InvalidOptionError(name, 'must be a list of origins')
+  for (const origin of value) {
+    if (typeof origin !== 'string' || !/^([a-z][a-z0-9+.-]*:\/\/)?(\*\.)?[^\s/*]+$/i.test(origin)) {
+      throw new InvalidOptionError(name, `each entry must be an origin such as https://app.example.com or *.example.com, got ${JSON.stringify(origin)}`)
+    }
+  }
+}
+
 function upstreamUrl (name: string, value: unknown): void {
   if (value === undefined) return
   if (typeof value !== 'string') throw new InvalidOptionError(name, 'must be a URL such as mqtt://broker:1883')
@@ -146,6 +171,11 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   tcpHost: optionalString,
   requireSubprotocol: boolean,
   perMessageDeflate: boolean,
+  allowedOrigins: originList,
+  allowMissingOrigin: boolean,
+  maxConnectionsPerIp: integer(0, 1_000_000),
+  connectRatePerIp: integer(0, 1_000_000),
+  connectBurstPerIp: integer(1, 1_000_000),
   // MQTT's own ceiling is 268,435,455 bytes (a 4-byte remaining length).
   maxMessageSize: integer(16, 268_435_460),
   maxConnections: integer(1, 1_000_000),
@@ -178,5 +208,6 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   }
   for (const name of optionNames) checks[name](name, merged[name])
   merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
+  merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]
   return Object.freeze(merged)
 }

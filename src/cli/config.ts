@@ -27,7 +27,7 @@ export function envName (name: OptionName): string {
 type Kind = 'number' | 'boolean' | 'string' | 'list'
 
 function kindOf (name: OptionName): Kind {
-  if (name === 'paths') return 'list'
+  if (Array.isArray(defaultOptions[name])) return 'list'
   const value = defaultOptions[name]
   if (typeof value === 'number') return 'number'
   if (typeof value === 'boolean') return 'boolean'

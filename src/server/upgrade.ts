@@ -18,6 +18,8 @@ import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { Upstream, UpstreamLink } from '../upstream/upstream.js'
 import { AdoptedWebSocket } from './adopt.js'
+import { IpLimits } from './ip-limits.js'
+import { OriginPolicy } from './origin.js'
 import { DeflateClientSocket } from './deflate-socket.js'
 import { rejectUpgrade } from './reject.js'
 import { chooseSubprotocol } from './subprotocol.js'
@@ -54,10 +56,14 @@ export class UpgradeHandler {
   private readonly host: UpgradeHost
   private readonly paths: ReadonlySet<string>
   private readonly wss: WebSocketServer
+  private readonly origins: OriginPolicy
+  readonly ipLimits: IpLimits
 
   constructor (host: UpgradeHost) {
     this.host = host
     this.paths = new Set(host.options.paths)
+    this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
+    this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -86,10 +92,17 @@ export class UpgradeHandler {
       return
     }
     ;(req as ChosenRequest).chosenSubprotocol = choice.protocol
+    const ip = req.socket.remoteAddress ?? ''
+    const verdict = this.ipLimits.acquire(ip)
+    if (!verdict.ok) {
+      this.reject(socket, req, path, verdict.reason, ip, { 'Retry-After': String(verdict.retryAfterSeconds) })
+      return
+    }
     this.host.upgradeStarted()
     this.connectThenAccept(req, socket as Socket, head, path, started)
+      .catch(() => { socket.destroy(); return false })
+      .then((accepted) => { if (!accepted) this.ipLimits.release(ip) })
       .finally(() => this.host.upgradeEnded())
-      .catch(() => socket.destroy())
   }
 
   /** Cheap checks first: nothing here costs an upstream connection. */
@@ -101,13 +114,18 @@ export class UpgradeHandler {
       key === undefined || !KEY_PATTERN.test(key.trim()) || req.headers['sec-websocket-version'] !== '13') {
       return { reason: 'bad_request', detail: 'missing or invalid WebSocket headers' }
     }
+    // Browsers always send Origin; checking it stops other sites' pages
+    // from using a visitor's browser to reach the broker.
+    const origin = req.headers.origin
+    if (!this.origins.allows(origin)) return { reason: 'origin', detail: origin ?? 'no Origin header' }
     if (this.host.connectionCount >= this.host.options.maxConnections) {
       return { reason: 'limit_connections', detail: `${this.host.options.maxConnections} connections` }
     }
     return undefined
   }
 
-  private async connectThenAccept (req: IncomingMessage, socket: Socket, head: Buffer, path: string, started: number): Promise<void> {
+  /** Resolves to true when the connection was handed to a bridge. */
+  private async connectThenAccept (req: IncomingMessage, socket: Socket, head: Buffer, path: string, started: number): Promise<boolean> {
     const abort = new AbortController()
     const onGone = (): void => abort.abort()
     socket.once('close', onGone)
@@ -116,17 +134,17 @@ export class UpgradeHandler {
     try {
       link = await this.host.upstream.connect(abort.signal)
     } catch (err) {
-      if (socket.destroyed) return
+      if (socket.destroyed) return false
       const rejection = err instanceof UpstreamConnectError ? err : new UpstreamConnectError('upstream_unreachable', String(err))
       this.reject(socket, req, path, rejection.reason, rejection.message)
-      return
+      return false
     } finally {
       socket.removeListener('close', onGone)
       socket.removeListener('error', onGone)
     }
     if (socket.destroyed || !socket.readable) {
       link.stream.destroy()
-      return
+      return false
     }
     let adopted: AdoptedWebSocket | undefined
     this.wss.handleUpgrade(req, socket, head, (ws) => { adopted = ws as AdoptedWebSocket })
@@ -136,7 +154,7 @@ export class UpgradeHandler {
     if (adopted === undefined || client === undefined) {
       // ws refused the handshake itself (and answered 400).
       link.stream.destroy()
-      return
+      return false
     }
     this.host.accept({
       client,
@@ -148,9 +166,10 @@ export class UpgradeHandler {
       subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
       handshakeMs: performance.now() - started
     })
+    return true
   }
 
-  private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined): void {
+  private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined, extraHeaders: Record<string, string> = {}): void {
     const { status, message } = upgradeRejections[reason]
     publish('reject', {
       gateway: this.host.gateway,
@@ -160,7 +179,7 @@ export class UpgradeHandler {
       path,
       detail
     })
-    const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13' } : {}
+    const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13', ...extraHeaders } : { ...extraHeaders }
     if (status === 503) headers['Retry-After'] = '5'
     rejectUpgrade(socket, status, message, headers)
   }
