@@ -38,6 +38,8 @@ export interface GatewayOptions {
   connectBurstPerIp: number
   /** Largest WebSocket message (and MQTT packet) accepted, in bytes; larger → close 1009. */
   maxMessageSize: number
+  /** Largest message accepted before the broker's CONNACK accepts the client. */
+  maxMessageSizeBeforeConnack: number
   /** Most concurrent bridged connections; further upgrades get 503. */
   maxConnections: number
   /** Milliseconds to wait for the broker's TCP connection during the upgrade (502 after). */
@@ -58,6 +60,10 @@ export interface GatewayOptions {
   brokerKeepaliveLimit: number
   /** Log level of the pino logger. */
   logLevel: LogLevel
+  /** Address of the admin HTTP listener (metrics, health, status page). */
+  adminHost: string
+  /** Port of the admin HTTP listener; 0 turns it off. Never the WebSocket port. */
+  adminPort: number
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -79,6 +85,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // commands, and it bounds what one connection can make the gateway hold
   // while it assembles a broker packet into one WebSocket message.
   maxMessageSize: 1024 * 1024,
+  // CONNECT with a will and a password rarely passes 1 KiB; 64 KiB leaves
+  // room for large wills while an unauthenticated client cannot make the
+  // gateway hold megabytes.
+  maxMessageSizeBeforeConnack: 64 * 1024,
   // Each bridged connection uses two file descriptors; 9,900 fits under the
   // 20,000-descriptor cap common on hosted machines with room for listeners.
   maxConnections: 9900,
@@ -93,7 +103,12 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // devices) with a return code 3.1.1 does not define; silent WebSocket
   // clients are found by idle pings instead.
   brokerKeepaliveLimit: 0,
-  logLevel: 'info'
+  logLevel: 'info',
+  // Loopback: the status page shows client ids and addresses, and metrics
+  // are for a scraper on the same host or behind an explicit --admin-host.
+  adminHost: '127.0.0.1',
+  // The port node_exporter made the Prometheus habit.
+  adminPort: 9100
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -178,6 +193,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   connectBurstPerIp: integer(1, 1_000_000),
   // MQTT's own ceiling is 268,435,455 bytes (a 4-byte remaining length).
   maxMessageSize: integer(16, 268_435_460),
+  maxMessageSizeBeforeConnack: integer(16, 268_435_460),
   maxConnections: integer(1, 1_000_000),
   upstreamConnectTimeout: integer(1, 600_000),
   firstPacketTimeout: integer(1, 600_000),
@@ -188,7 +204,17 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   highWaterMark: integer(16 * 1024, 1024 * 1024 * 1024),
   brokerQueueLimit: integer(1, 1_000_000),
   brokerKeepaliveLimit: integer(0, 65535),
-  logLevel
+  logLevel,
+  adminHost: nonEmptyString,
+  adminPort: integer(0, 65535)
+}
+
+/** Checks between options, after each one has passed its own. */
+function checkTogether (options: GatewayOptions): void {
+  // The admin endpoints must never be reachable through the public port.
+  if (options.adminPort !== 0 && options.adminPort === options.port) {
+    throw new InvalidOptionError('adminPort', `must differ from port (${options.port}): the admin listener is never on the public port`)
+  }
 }
 
 /** Names of every option, for the CLI, env and config-file readers. */
@@ -207,6 +233,7 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[name] = value
   }
   for (const name of optionNames) checks[name](name, merged[name])
+  checkTogether(merged)
   merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
   merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]
   return Object.freeze(merged)

@@ -100,7 +100,9 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.remoteAddress = endpoints.remoteAddress
     this.client = endpoints.client
     this.upstream = endpoints.upstream
-    this.reader = new FrameReader(this, ctx.options.maxMessageSize)
+    // Until the broker accepts the client, a small cap keeps unauthenticated
+    // clients from making the gateway handle large messages.
+    this.reader = new FrameReader(this, Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize))
     const pingMs = ctx.options.wsPingIdle * 1000
     this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
   }
@@ -168,7 +170,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     const all = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, this.connectBytesLength)
     const size = firstPacketSize(all)
     if (size === MALFORMED_LENGTH) return this.fail('malformed_packet', 'first packet has a malformed length')
-    if (size > this.ctx.options.maxMessageSize) return this.fail('message_too_big', `CONNECT of ${size} bytes`)
+    if (size > this.reader.maxMessageSize) return this.fail('message_too_big', `CONNECT of ${size} bytes`)
     if (size < 0 || all.length < size) return
     let connect
     try {
@@ -255,6 +257,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.connackSeen = true
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
+    // 0 = accepted, in MQTT 3.1.1 and 5 alike.
+    if (this.connack === 0) this.reader.maxMessageSize = this.ctx.options.maxMessageSize
   }
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */

@@ -21,6 +21,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   connectRatePerIp: 'sustained connects per second from one address, 429 over it (0 = no limit)',
   connectBurstPerIp: 'connects one address may make at once before --connect-rate-per-ip applies',
   maxMessageSize: 'largest WebSocket message / MQTT packet in bytes (larger: close 1009)',
+  maxMessageSizeBeforeConnack: 'largest message before the broker accepts the client (CONNACK); then --max-message-size',
   maxConnections: 'most concurrent connections (more: HTTP 503)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',

@@ -38,7 +38,8 @@ const MAX_CONTROL_PAYLOAD = 125
 
 export class FrameReader {
   private readonly sink: FrameSink
-  private readonly maxMessageSize: number
+  /** Largest message accepted; raised once the client is authenticated. */
+  maxMessageSize: number
   /** Partial frame header carried over from the previous chunk (allocated when first needed). */
   private header: Buffer | undefined
   private headerHave = 0

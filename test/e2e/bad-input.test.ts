@@ -65,6 +65,22 @@ describe('bad input', () => {
       raw.send(maskedFrame(0x0, Buffer.alloc(3000), true))
     }, 1009, 'message_too_big'))
 
+  it('holds messages to maxMessageSizeBeforeConnack until the broker accepts the client', async (t) => {
+    const small = await startBridged({ maxMessageSizeBeforeConnack: 1024, maxMessageSize: 100_000 })
+    t.after(() => small.close())
+    const early = await connectRaw(small.url)
+    early.sendBinary(Buffer.concat([connectPacket('early-big'), publishPacket('big', Buffer.alloc(5000))]))
+    await early.closedPromise
+    assert.equal(early.closeCode, 1009)
+    const later = await connectRaw(small.url)
+    t.after(() => later.destroy())
+    later.sendBinary(connectPacket('later-big'))
+    await later.waitFor(() => later.messages.length >= 1, 2000, 'CONNACK')
+    later.sendBinary(publishPacket('big', Buffer.alloc(5000)))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(later.closed, false, 'the full limit applies after CONNACK')
+  })
+
   it('closes a connection that never sends CONNECT after the timeout (1008)', async () => {
     const started = Date.now()
     await closedWith(() => {}, 1008, 'connect_timeout')
