@@ -6,6 +6,7 @@
  * the option. The rest of the code trusts the frozen result.
  */
 import { InvalidOptionError } from './errors.js'
+import { isCidr } from './server/client-address.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   allowedOrigins: string[]
   /** With allowedOrigins set: accept requests that carry no Origin header (devices, native apps). */
   allowMissingOrigin: boolean
+  /** Reverse proxies (CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
+  trustedProxies: string[]
   /** Most concurrent connections from one address (429 over it); 0 = no limit. */
   maxConnectionsPerIp: number
   /** Sustained connects per second from one address (429 over it); 0 = no limit. */
@@ -77,6 +80,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   perMessageDeflate: false,
   allowedOrigins: Object.freeze([]) as unknown as string[],
   allowMissingOrigin: true,
+  trustedProxies: Object.freeze([]) as unknown as string[],
   // Off by default: whole fleets often share one NAT address.
   maxConnectionsPerIp: 0,
   connectRatePerIp: 0,
@@ -156,6 +160,15 @@ function originList (name: string, value: unknown): void {
   }
 }
 
+function cidrList (name: string, value: unknown): void {
+  if (!Array.isArray(value)) throw new InvalidOptionError(name, 'must be a list of addresses or CIDRs')
+  for (const cidr of value) {
+    if (typeof cidr !== 'string' || !isCidr(cidr)) {
+      throw new InvalidOptionError(name, `each entry must be an address or CIDR such as 10.0.0.0/8, got ${JSON.stringify(cidr)}`)
+    }
+  }
+}
+
 function upstreamUrl (name: string, value: unknown): void {
   if (value === undefined) return
   if (typeof value !== 'string') throw new InvalidOptionError(name, 'must be a URL such as mqtt://broker:1883')
@@ -188,6 +201,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   perMessageDeflate: boolean,
   allowedOrigins: originList,
   allowMissingOrigin: boolean,
+  trustedProxies: cidrList,
   maxConnectionsPerIp: integer(0, 1_000_000),
   connectRatePerIp: integer(0, 1_000_000),
   connectBurstPerIp: integer(1, 1_000_000),
@@ -236,5 +250,6 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   checkTogether(merged)
   merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
   merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]
+  merged.trustedProxies = Object.freeze([...merged.trustedProxies]) as string[]
   return Object.freeze(merged)
 }

@@ -17,6 +17,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   perMessageDeflate: 'negotiate permessage-deflate compression with clients that offer it (CPU-heavy)',
   allowedOrigins: 'origins allowed to connect: https://app.example.com, https://*.example.com, *.example.com (repeatable or comma-separated; none = all; others get 403)',
   allowMissingOrigin: 'with --allowed-origins: also accept requests without an Origin header (devices, native apps)',
+  trustedProxies: 'proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded headers name the client (repeatable)',
   maxConnectionsPerIp: 'most concurrent connections from one address, 429 over it (0 = no limit)',
   connectRatePerIp: 'sustained connects per second from one address, 429 over it (0 = no limit)',
   connectBurstPerIp: 'connects one address may make at once before --connect-rate-per-ip applies',
@@ -31,7 +32,9 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   highWaterMark: 'bytes buffered for a slow side before the other side is paused',
   brokerQueueLimit: 'embedded broker: messages queued per client before its session is ready',
   brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
-  logLevel: 'fatal, error, warn, info, debug, trace or silent'
+  logLevel: 'fatal, error, warn, info, debug, trace or silent',
+  adminHost: 'address of the admin HTTP listener: /metrics, /healthz, /readyz, status page at /',
+  adminPort: 'admin HTTP port (0 = off); must differ from --port'
 }
 
 export function helpText (): string {

@@ -18,6 +18,7 @@ import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { Upstream, UpstreamLink } from '../upstream/upstream.js'
 import { AdoptedWebSocket } from './adopt.js'
+import { ClientAddressResolver } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
 import { DeflateClientSocket } from './deflate-socket.js'
@@ -58,11 +59,13 @@ export class UpgradeHandler {
   private readonly wss: WebSocketServer
   private readonly origins: OriginPolicy
   readonly ipLimits: IpLimits
+  private readonly addresses: ClientAddressResolver
 
   constructor (host: UpgradeHost) {
     this.host = host
     this.paths = new Set(host.options.paths)
     this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
+    this.addresses = new ClientAddressResolver(host.options.trustedProxies)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
     this.wss = new WebSocketServer({
       noServer: true,
@@ -92,7 +95,7 @@ export class UpgradeHandler {
       return
     }
     ;(req as ChosenRequest).chosenSubprotocol = choice.protocol
-    const ip = req.socket.remoteAddress ?? ''
+    const ip = this.clientAddress(req)
     const verdict = this.ipLimits.acquire(ip)
     if (!verdict.ok) {
       this.reject(socket, req, path, verdict.reason, ip, { 'Retry-After': String(verdict.retryAfterSeconds) })
@@ -160,7 +163,7 @@ export class UpgradeHandler {
       client,
       head: adopted.adoptedHead ?? Buffer.alloc(0),
       link,
-      remoteAddress: socket.remoteAddress ?? '',
+      remoteAddress: this.clientAddress(req),
       remotePort: socket.remotePort ?? 0,
       path,
       subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
@@ -169,13 +172,20 @@ export class UpgradeHandler {
     return true
   }
 
+  /** The client's address, through trusted proxies; resolved once per request. */
+  private clientAddress (req: IncomingMessage): string {
+    const chosen = req as ChosenRequest
+    chosen.clientAddress ??= this.addresses.resolve(req.socket.remoteAddress ?? '', req.headers)
+    return chosen.clientAddress
+  }
+
   private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined, extraHeaders: Record<string, string> = {}): void {
     const { status, message } = upgradeRejections[reason]
     publish('reject', {
       gateway: this.host.gateway,
       reason,
       status,
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress: this.clientAddress(req),
       path,
       detail
     })
@@ -187,6 +197,7 @@ export class UpgradeHandler {
 
 interface ChosenRequest extends IncomingMessage {
   chosenSubprotocol?: string | undefined
+  clientAddress?: string
 }
 
 function pathOf (url: string | undefined): string {

@@ -56,3 +56,23 @@ describe('per-address limits', () => {
     for (const r of results) if (r.ok) r.client.destroy()
   })
 })
+
+describe('the client address behind proxies', () => {
+  it('logs the forwarded address only when the peer is a trusted proxy', async (t) => {
+    const trusted = await startBridged({ trustedProxies: ['127.0.0.1', '::1'] })
+    t.after(() => trusted.close())
+    const viaProxy = await upgrade(trusted.url, { protocol: 'mqtt', headers: { 'X-Forwarded-For': '203.0.113.9' } })
+    assert.ok(viaProxy.ok)
+    viaProxy.client.destroy()
+    await viaProxy.client.waitFor(() => trusted.logs.find({ event: 'close' }) !== undefined, 2000, 'close log')
+    assert.equal(trusted.logs.find({ event: 'close' })?.remote, '203.0.113.9')
+
+    const direct = await startBridged()
+    t.after(() => direct.close())
+    const spoofed = await upgrade(direct.url, { protocol: 'mqtt', headers: { 'X-Forwarded-For': '203.0.113.9' } })
+    assert.ok(spoofed.ok)
+    spoofed.client.destroy()
+    await spoofed.client.waitFor(() => direct.logs.find({ event: 'close' }) !== undefined, 2000, 'close log')
+    assert.equal(direct.logs.find({ event: 'close' })?.remote, '127.0.0.1')
+  })
+})
