@@ -13,7 +13,10 @@ import type { GatewayRef } from './events.js'
 import { createLogger, logLifecycle } from './observe/logger.js'
 import type { Logger } from './observe/logger.js'
 import { resolveOptions } from './options.js'
+import { AdminServer } from './server/admin.js'
+import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
+import { createListener, reloadCertificates } from './server/listener.js'
 import { UpgradeHandler } from './server/upgrade.js'
 import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
 import { EmbeddedBroker } from './upstream/embedded.js'
@@ -29,6 +32,8 @@ export interface GatewayAddress {
   tcpUrl: string | undefined
   /** `mqtt://host:port` of the upstream broker, or `embedded`. */
   upstream: string
+  /** `http://host:port/` of the admin listener (metrics, health, status page), when it runs. */
+  adminUrl: string | undefined
 }
 
 /** Totals since start (closed and live connections), read on demand, never per packet. */
@@ -47,6 +52,8 @@ export interface Gateway {
   /** Stops accepting, closes every connection (flushing both ways), stops the embedded broker. */
   close (): Promise<void>
   address (): GatewayAddress
+  /** Re-reads the TLS certificate files (SIGHUP in the CLI); live connections are untouched. */
+  reloadTls (): void
   readonly options: ResolvedOptions
   /** Live bridged connections. */
   readonly connections: number
@@ -59,9 +66,15 @@ export interface CreateGatewayOptions extends Partial<GatewayOptions> {
   logger?: Logger
 }
 
+/** Knobs for tests, deliberately not options: production uses the defaults. */
+export interface InternalOptions {
+  admin?: AdminTimings
+}
+
 let nextGatewayId = 1
 
-class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
+/** Exported for tests that need `InternalOptions`; the public API is `createGateway`. */
+export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
   readonly id = nextGatewayId++
   readonly gateway: GatewayRef = this
   readonly options: ResolvedOptions
@@ -75,16 +88,20 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
   private pendingUpgrades = 0
   private nextConnectionId = 1
   private stopLogging: (() => void) | undefined
+  private admin: AdminServer | undefined
+  private adminBound: AddressInfo | undefined
+  private readonly internal: InternalOptions
   /** Traffic of connections already closed. */
   private readonly closedTotals = { bytesFromClients: 0, bytesToClients: 0, packetsFromClients: 0, packetsToClients: 0 }
   closing = false
 
-  constructor (options: CreateGatewayOptions) {
+  constructor (options: CreateGatewayOptions, internal: InternalOptions = {}) {
     const { logger, ...rest } = options
+    this.internal = internal
     this.options = resolveOptions(rest)
     this.logger = logger ?? createLogger(this.options.logLevel)
     this.upgrades = new UpgradeHandler(this)
-    this.server = http.createServer(this.onRequest)
+    this.server = createListener(this.options, this.onRequest)
     this.server.on('upgrade', this.upgrades.handle)
     this.server.on('clientError', (_err, socket) => socket.destroy())
   }
@@ -106,7 +123,12 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     this.stopLogging = logLifecycle(this, this.logger)
     const { upstream, timeout } = { upstream: this.options.upstream, timeout: this.options.upstreamConnectTimeout }
     if (upstream !== undefined) {
-      this.upstreamImpl = new TcpUpstream(new URL(upstream), timeout)
+      this.upstreamImpl = new TcpUpstream(new URL(upstream), timeout, {
+        ca: this.options.upstreamCa,
+        cert: this.options.upstreamCert,
+        key: this.options.upstreamKey,
+        servername: this.options.upstreamServername
+      })
     } else {
       const broker = await EmbeddedBroker.start(this.options)
       this.upstreamImpl = broker
@@ -116,7 +138,21 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     }
     this.server.listen(this.options.port, this.options.host)
     await once(this.server, 'listening')
+    await this.listenAdmin()
     return this.address()
+  }
+
+  /** Starts the admin listener (unless adminPort is 0); if it cannot bind, the gateway stops again. */
+  private async listenAdmin (): Promise<void> {
+    if (this.options.adminPort === 0) return
+    const probe = this.options.upstream === undefined ? undefined : this.upstream
+    this.admin = new AdminServer(this, { description: this.upstream.description, probe }, this.internal.admin)
+    try {
+      this.adminBound = await this.admin.listen()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
   }
 
   address (): GatewayAddress {
@@ -126,10 +162,16 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     return {
       host: bound.address,
       port: bound.port,
-      url: `ws://${host}:${bound.port}${this.options.paths[0] ?? '/mqtt'}`,
+      url: `${this.options.tlsCert === undefined ? 'ws' : 'wss'}://${host}:${bound.port}${this.options.paths[0] ?? '/mqtt'}`,
       tcpUrl: this.embeddedTcp === undefined ? undefined : `mqtt://${formatHost(this.embeddedTcp.address)}:${this.embeddedTcp.port}`,
-      upstream: this.upstreamImpl?.description ?? 'none'
+      upstream: this.upstreamImpl?.description ?? 'none',
+      adminUrl: this.adminBound === undefined ? undefined : `http://${formatHost(this.adminBound.address)}:${this.adminBound.port}/`
     }
+  }
+
+  reloadTls (): void {
+    reloadCertificates(this.server, this.options)
+    this.logger.info({ event: 'tls_reload' }, 'TLS certificates reloaded')
   }
 
   async close (): Promise<void> {
@@ -143,6 +185,8 @@ class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeContext {
     await this.upstreamImpl?.close()
     this.upgrades.ipLimits.stop()
     this.stopLogging?.()
+    // Last: /readyz answers 503 "closing" for as long as the shutdown takes.
+    await this.admin?.close()
   }
 
   // UpgradeHost

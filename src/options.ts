@@ -23,6 +23,21 @@ export interface GatewayOptions {
   tcpPort: number
   /** Embedded broker only: address of the plain TCP listener (defaults to `host`). */
   tcpHost: string | undefined
+  /** PEM certificate (chain) file: serve wss:// instead of ws://. */
+  tlsCert: string | undefined
+  /** PEM private key file for tlsCert. */
+  tlsKey: string | undefined
+  /** PEM CA file: ask clients for certificates signed by it. */
+  tlsCa: string | undefined
+  /** With tlsCa: refuse clients without a valid certificate. */
+  tlsRequireClientCert: boolean
+  /** mqtts:// upstream: PEM CA file to verify the broker (default: the system's CAs). */
+  upstreamCa: string | undefined
+  /** mqtts:// upstream: PEM client certificate and key files, for brokers that ask. */
+  upstreamCert: string | undefined
+  upstreamKey: string | undefined
+  /** mqtts:// upstream: name to verify the broker's certificate against (default: the URL's host). */
+  upstreamServername: string | undefined
   /** Reject upgrades that offer no subprotocol (400). */
   requireSubprotocol: boolean
   /** Negotiate permessage-deflate with clients that offer it (costs CPU; off by default). */
@@ -76,6 +91,14 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   upstream: undefined,
   tcpPort: 1883,
   tcpHost: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsCa: undefined,
+  tlsRequireClientCert: false,
+  upstreamCa: undefined,
+  upstreamCert: undefined,
+  upstreamKey: undefined,
+  upstreamServername: undefined,
   requireSubprotocol: false,
   perMessageDeflate: false,
   allowedOrigins: Object.freeze([]) as unknown as string[],
@@ -178,8 +201,8 @@ function upstreamUrl (name: string, value: unknown): void {
   } catch {
     throw new InvalidOptionError(name, `is not a URL: ${JSON.stringify(value)} (expected mqtt://host:port)`)
   }
-  if (url.protocol !== 'mqtt:' && url.protocol !== 'tcp:') {
-    throw new InvalidOptionError(name, `protocol ${url.protocol} is not supported (expected mqtt://host:port)`)
+  if (!['mqtt:', 'tcp:', 'mqtts:', 'ssl:', 'tls:'].includes(url.protocol)) {
+    throw new InvalidOptionError(name, `protocol ${url.protocol} is not supported (expected mqtt://host:port or mqtts://host:port)`)
   }
   if (url.hostname === '') throw new InvalidOptionError(name, `has no host: ${JSON.stringify(value)}`)
 }
@@ -197,6 +220,14 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   upstream: upstreamUrl,
   tcpPort: integer(0, 65535),
   tcpHost: optionalString,
+  tlsCert: optionalString,
+  tlsKey: optionalString,
+  tlsCa: optionalString,
+  tlsRequireClientCert: boolean,
+  upstreamCa: optionalString,
+  upstreamCert: optionalString,
+  upstreamKey: optionalString,
+  upstreamServername: optionalString,
   requireSubprotocol: boolean,
   perMessageDeflate: boolean,
   allowedOrigins: originList,
@@ -231,6 +262,22 @@ function checkTogether (options: GatewayOptions): void {
   }
 }
 
+/** Options that only make sense together. */
+function checkCombinations (o: GatewayOptions): void {
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+    throw new InvalidOptionError(o.tlsCert === undefined ? 'tlsCert' : 'tlsKey', 'must be given together with ' + (o.tlsCert === undefined ? 'tlsKey' : 'tlsCert'))
+  }
+  if (o.tlsCa !== undefined && o.tlsCert === undefined) throw new InvalidOptionError('tlsCa', 'needs tlsCert and tlsKey')
+  if (o.tlsRequireClientCert && o.tlsCa === undefined) throw new InvalidOptionError('tlsRequireClientCert', 'needs tlsCa')
+  if ((o.upstreamCert === undefined) !== (o.upstreamKey === undefined)) {
+    throw new InvalidOptionError(o.upstreamCert === undefined ? 'upstreamCert' : 'upstreamKey', 'must be given together with ' + (o.upstreamCert === undefined ? 'upstreamKey' : 'upstreamCert'))
+  }
+  const secureUpstream = o.upstream !== undefined && /^(mqtts|ssl|tls):/.test(o.upstream)
+  for (const name of ['upstreamCa', 'upstreamCert', 'upstreamServername'] as const) {
+    if (o[name] !== undefined && !secureUpstream) throw new InvalidOptionError(name, 'applies only to an mqtts:// upstream')
+  }
+}
+
 /** Names of every option, for the CLI, env and config-file readers. */
 export const optionNames = Object.keys(checks) as (keyof GatewayOptions)[]
 
@@ -247,6 +294,7 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[name] = value
   }
   for (const name of optionNames) checks[name](name, merged[name])
+  checkCombinations(merged)
   checkTogether(merged)
   merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
   merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]

@@ -26,7 +26,16 @@ export async function serve (argv: string[]): Promise<number> {
   const address = await gateway.listen()
   const target = address.upstream === 'embedded' ? 'embedded broker' : `upstream ${address.upstream}`
   console.log(`mqtt-ws-gateway listening on ${address.url} (${target})`)
+  if (address.adminUrl !== undefined) console.log(`admin on ${address.adminUrl} (metrics, health, status)`)
   if (address.tcpUrl !== undefined) console.log(`embedded broker also on ${address.tcpUrl} for plain MQTT clients`)
+  // SIGHUP: new certificates (e.g. renewed by certbot) for new handshakes.
+  process.on('SIGHUP', () => {
+    try {
+      gateway.reloadTls()
+    } catch (err) {
+      console.error(`mqtt-ws-gateway: TLS reload failed, keeping the old certificates: ${(err as Error).message}`)
+    }
+  })
   await stopOnSignal(() => gateway.close())
   return 0
 }

@@ -14,7 +14,8 @@ import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import WebSocket from 'ws'
 import { isRunning, stopChild, tail } from '../helpers/child.js'
-import { withTimeout } from '../helpers/wait.js'
+import { freePort } from '../helpers/free-port.js'
+import { waitUntil, withTimeout } from '../helpers/wait.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LISTENING = /listening on ws:\/\/127\.0\.0\.1:(\d+)\/mqtt/
@@ -187,7 +188,7 @@ describe('mqtt-ws-gateway command line', () => {
 
 describe('mqtt-ws-gateway serving', () => {
   test('listens, answers plain HTTP with 426, exits 0 on SIGTERM', async (t) => {
-    const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0'])
+    const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--admin-port', '0'])
     const port = await waitListening(cli, 10_000)
     assert.ok(port > 0)
 
@@ -201,9 +202,20 @@ describe('mqtt-ws-gateway serving', () => {
     assert.equal(r.code, 0, r.stderr)
   })
 
+  test('prints the admin URL on the line after the listening line, and serves /healthz there', async (t) => {
+    const adminPort = await freePort()
+    const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--admin-port', String(adminPort)])
+    await waitListening(cli, 10_000)
+    await waitUntil(() => /admin on/.test(cli.stdout()), 2000, 'admin line')
+    const lines = cli.stdout().split('\n')
+    const at = lines.findIndex((line) => LISTENING.test(line))
+    assert.equal(lines[at + 1], `admin on http://127.0.0.1:${adminPort}/ (metrics, health, status)`)
+    assert.deepEqual(await httpGet(adminPort, '/healthz'), { status: 200, body: 'ok\n' })
+  })
+
   test('a WebSocket upgrade gets HTTP 502 when the upstream broker is down', async (t) => {
     // Port 1 on loopback: nothing listens there, so the connect is refused at once.
-    const cli = startCli(t, ['--upstream', 'mqtt://127.0.0.1:1', '--port', '0', '--host', '127.0.0.1'])
+    const cli = startCli(t, ['--upstream', 'mqtt://127.0.0.1:1', '--port', '0', '--host', '127.0.0.1', '--admin-port', '0'])
     const port = await waitListening(cli, 10_000)
     assert.equal(await refusedUpgradeStatus(`ws://127.0.0.1:${port}/mqtt`, 'mqtt'), 502)
     // The gateway stays up for the next client.

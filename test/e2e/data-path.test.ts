@@ -44,7 +44,7 @@ describe('data path through the embedded broker (MQTT 3.1.1)', () => {
   let gateway: Gateway
   let url: string
   before(async () => {
-    gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, logLevel: 'silent' })
+    gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, tcpPort: 0, logLevel: 'silent' })
     url = (await gateway.listen()).url
   })
   after(() => gateway.close())
@@ -112,7 +112,7 @@ describe('publish then disconnect at once (upstream Aedes over TCP)', () => {
     broker = await startTcpBroker()
     // A high-water mark above the burst keeps the client unpaused, so the
     // close frame is read while megabytes still wait in the gateway.
-    gateway = createGateway({ host: '127.0.0.1', port: 0, upstream: broker.url, logLevel: 'silent', highWaterMark: 64 * 1024 * 1024 })
+    gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, upstream: broker.url, logLevel: 'silent', highWaterMark: 64 * 1024 * 1024 })
     url = (await gateway.listen()).url
   })
   after(async () => {
@@ -157,7 +157,7 @@ describe('MQTT 5 through Mosquitto', () => {
   before(async () => {
     if (skip !== false) return
     mosquitto = await startMosquitto()
-    gateway = createGateway({ host: '127.0.0.1', port: 0, upstream: mosquitto.url, logLevel: 'silent' })
+    gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, upstream: mosquitto.url, logLevel: 'silent' })
     url = (await gateway.listen()).url
   })
   after(async () => {

@@ -15,7 +15,7 @@ import { upgrade } from './support/raw-client.js'
 
 async function listening (options: Parameters<typeof createGateway>[0]): Promise<{ gateway: Gateway, url: string, logs: ReturnType<typeof captureLogs> }> {
   const logs = captureLogs()
-  const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, logger: logs.logger, ...options })
+  const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: 0, logger: logs.logger, ...options })
   const { url } = await gateway.listen()
   return { gateway, url, logs }
 }

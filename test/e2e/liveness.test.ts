@@ -20,7 +20,7 @@ async function gatewayWithPings (t: { after: (fn: () => Promise<void>) => void }
   const broker = await startTcpBroker()
   t.after(() => broker.kill())
   const logs = captureLogs()
-  const gateway = createGateway({ host: '127.0.0.1', port: 0, upstream: broker.url, logger: logs.logger, wsPingIdle: PERIOD_S })
+  const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, upstream: broker.url, logger: logs.logger, wsPingIdle: PERIOD_S })
   t.after(() => gateway.close())
   return { url: (await gateway.listen()).url, logs }
 }

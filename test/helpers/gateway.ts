@@ -42,7 +42,7 @@ export function brokerVersions (kind: BrokerKind): readonly MqttVersion[] {
 export async function startGateway (options: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
   // Imported here so that reference runs do not load the gateway at all.
   const { createGateway } = await import('../../src/index.js')
-  const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, logLevel: 'silent', ...options })
+  const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: 0, logLevel: 'silent', ...options })
   const address = await gateway.listen()
   return { url: address.url, close: async () => { await gateway.close() } }
 }

@@ -38,6 +38,7 @@ describe('flag and variable names', () => {
     assert.equal(flagName('maxMessageSize'), 'max-message-size')
     assert.equal(flagName('tcpHost'), 'tcp-host')
     assert.equal(flagName('paths'), 'path')
+    assert.equal(flagName('adminPort'), 'admin-port')
   })
 
   test('variables are MQTT_WS_GATEWAY_ + upper snake case, paths is _PATH', () => {
@@ -45,6 +46,7 @@ describe('flag and variable names', () => {
     assert.equal(envName('maxMessageSize'), 'MQTT_WS_GATEWAY_MAX_MESSAGE_SIZE')
     assert.equal(envName('requireSubprotocol'), 'MQTT_WS_GATEWAY_REQUIRE_SUBPROTOCOL')
     assert.equal(envName('paths'), 'MQTT_WS_GATEWAY_PATH')
+    assert.equal(envName('adminHost'), 'MQTT_WS_GATEWAY_ADMIN_HOST')
   })
 
   test('every option has a distinct flag and variable', () => {

@@ -39,7 +39,8 @@ const integerOptions: { name: keyof GatewayOptions, min: number, max: number }[]
   { name: 'wsPingIdle', min: 0, max: 86_400 },
   { name: 'highWaterMark', min: 16 * 1024, max: 1024 * 1024 * 1024 },
   { name: 'brokerQueueLimit', min: 1, max: 1_000_000 },
-  { name: 'brokerKeepaliveLimit', min: 0, max: 65535 }
+  { name: 'brokerKeepaliveLimit', min: 0, max: 65535 },
+  { name: 'adminPort', min: 0, max: 65535 }
 ]
 
 describe('resolveOptions: defaults', () => {
@@ -58,6 +59,8 @@ describe('resolveOptions: defaults', () => {
     assert.equal(o.tcpHost, undefined)
     assert.equal(o.requireSubprotocol, false)
     assert.equal(o.maxMessageSize, 1024 * 1024)
+    assert.equal(o.adminHost, '127.0.0.1')
+    assert.equal(o.adminPort, 9100)
     assert.equal(o.logLevel, 'info')
   })
 
@@ -192,18 +195,47 @@ describe('resolveOptions: other options', () => {
   })
 })
 
+describe('resolveOptions: admin listener', () => {
+  test('adminHost: a non-empty string', () => {
+    assert.equal(resolveOptions({ adminHost: '0.0.0.0' }).adminHost, '0.0.0.0')
+    for (const bad of ['', 0, null, true, ['127.0.0.1']]) assertInvalid({ adminHost: bad }, 'adminHost')
+  })
+
+  test('adminPort may not be the WebSocket port: the admin endpoints are never public', () => {
+    assertInvalid({ port: 8080, adminPort: 8080 }, 'adminPort')
+    // The default admin port counts too.
+    assertInvalid({ port: 9100 }, 'adminPort')
+    assert.equal(resolveOptions({ port: 9100, adminPort: 9101 }).adminPort, 9101)
+  })
+
+  test('adminPort 0 (off) goes with any port, 0 included', () => {
+    assert.equal(resolveOptions({ port: 0, adminPort: 0 }).adminPort, 0)
+    assert.equal(resolveOptions({ port: 9100, adminPort: 0 }).port, 9100)
+  })
+})
+
 describe('resolveOptions: upstream', () => {
-  for (const url of ['mqtt://broker:1883', 'mqtt://127.0.0.1:1', 'tcp://broker.example.com:1883', 'mqtt://[::1]:1883', 'MQTT://broker']) {
+  for (const url of ['mqtt://broker:1883', 'mqtt://127.0.0.1:1', 'tcp://broker.example.com:1883', 'mqtt://[::1]:1883', 'MQTT://broker', 'mqtts://broker:8883', 'ssl://broker']) {
     test(`${url} is accepted`, () => {
       assert.equal(resolveOptions({ upstream: url }).upstream, url)
     })
   }
 
+  test('TLS options go with their partners and with an mqtts:// upstream', () => {
+    // The message names the missing partner.
+    assertInvalid({ tlsCert: '/c.pem' }, 'tlsKey')
+    assertInvalid({ tlsKey: '/k.pem' }, 'tlsCert')
+    assertInvalid({ tlsCert: '/c.pem', tlsKey: '/k.pem', tlsRequireClientCert: true }, 'tlsRequireClientCert')
+    assertInvalid({ upstream: 'mqtt://broker', upstreamCa: '/ca.pem' }, 'upstreamCa')
+    assertInvalid({ upstream: 'mqtts://broker', upstreamCert: '/c.pem' }, 'upstreamKey')
+    assert.equal(resolveOptions({ upstream: 'mqtts://broker', upstreamCa: '/ca.pem' }).upstreamCa, '/ca.pem')
+  })
+
   test('undefined means the embedded broker', () => {
     assert.equal(resolveOptions({ upstream: undefined }).upstream, undefined)
   })
 
-  for (const url of ['http://broker:1883', 'ws://broker:8080/mqtt', 'mqtts://broker:8883', 'file:///tmp/x']) {
+  for (const url of ['http://broker:1883', 'ws://broker:8080/mqtt', 'file:///tmp/x']) {
     test(`an unsupported protocol: ${url}`, () => {
       assertInvalid({ upstream: url }, 'upstream')
     })

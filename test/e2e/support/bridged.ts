@@ -19,7 +19,7 @@ export interface Bridged {
 export async function startBridged (options: Partial<GatewayOptions> = {}): Promise<Bridged> {
   const broker = await startTcpBroker()
   const logs = captureLogs()
-  const gateway = createGateway({ host: '127.0.0.1', port: 0, upstream: broker.url, logger: logs.logger, ...options })
+  const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, upstream: broker.url, logger: logs.logger, ...options })
   const { url } = await gateway.listen()
   const close = async (): Promise<void> => {
     await gateway.close()

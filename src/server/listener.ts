@@ -1,0 +1,46 @@
+/**
+ * The public listener: plain HTTP for ws://, or HTTPS for wss:// when a
+ * certificate and key are given. Certificates can be reloaded (SIGHUP)
+ * without dropping live connections: only new handshakes see the new ones.
+ */
+import { readFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
+import type { SecureContextOptions } from 'node:tls'
+import { InvalidOptionError } from '../errors.js'
+import type { ResolvedOptions } from '../options.js'
+
+type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void
+
+function readPem (option: string, path: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new InvalidOptionError(option, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+}
+
+/** The server's certificate, key and client CA, read from their files now. */
+export function secureContextOptions (options: ResolvedOptions): SecureContextOptions {
+  return {
+    cert: readPem('tlsCert', options.tlsCert as string),
+    key: readPem('tlsKey', options.tlsKey as string),
+    ...(options.tlsCa === undefined ? {} : { ca: readPem('tlsCa', options.tlsCa) })
+  }
+}
+
+export function createListener (options: ResolvedOptions, onRequest: RequestListener): http.Server {
+  if (options.tlsCert === undefined) return http.createServer(onRequest)
+  return https.createServer({
+    ...secureContextOptions(options),
+    // Client certificates: asked for when a CA is given, required on demand.
+    requestCert: options.tlsCa !== undefined,
+    rejectUnauthorized: options.tlsRequireClientCert
+  }, onRequest)
+}
+
+/** Re-reads the certificate files into a running HTTPS listener. */
+export function reloadCertificates (server: http.Server, options: ResolvedOptions): void {
+  if (!(server instanceof https.Server)) return
+  server.setSecureContext(secureContextOptions(options))
+}

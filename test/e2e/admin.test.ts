@@ -1,0 +1,328 @@
+/**
+ * The admin listener on real sockets: Prometheus metrics after real traffic,
+ * health and readiness (an upstream that goes away, the connection limit, a
+ * shutdown), the status API, routing, and that none of it is on the public port.
+ */
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import { describe, test } from 'node:test'
+import type { TestContext } from 'node:test'
+import { GatewayServer } from '../../src/gateway.js'
+import type { CreateGatewayOptions, InternalOptions } from '../../src/gateway.js'
+import { freePort } from '../helpers/free-port.js'
+import { waitUntil } from '../helpers/wait.js'
+import { startTcpBroker } from './support/brokers.js'
+import type { TcpBroker } from './support/brokers.js'
+import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
+import { connectRaw, upgrade } from './support/raw-client.js'
+import type { RawClient } from './support/raw-client.js'
+
+/** Fast probes and samples, so tests wait for milliseconds, not seconds. */
+const FAST: InternalOptions = { admin: { probeIntervalMs: 100, sampleIntervalMs: 100 } }
+
+interface Admin {
+  gateway: GatewayServer
+  url: string
+  /** http://127.0.0.1:PORT (no trailing slash) */
+  admin: string
+  broker: TcpBroker | undefined
+}
+
+/** A gateway (in front of an Aedes on TCP unless `embedded`) with its admin listener; closed after the test. */
+async function startAdmin (t: TestContext, options: CreateGatewayOptions = {}, embedded = false): Promise<Admin> {
+  const broker = embedded ? undefined : await startTcpBroker()
+  t.after(async () => { await broker?.kill() })
+  const gateway = new GatewayServer({
+    host: '127.0.0.1',
+    port: 0,
+    tcpPort: 0,
+    adminPort: await freePort(),
+    logLevel: 'silent',
+    // Raw clients never answer the close frame: keep the shutdown after each test short.
+    closeTimeout: 300,
+    ...(broker === undefined ? {} : { upstream: broker.url }),
+    ...options
+  }, FAST)
+  const address = await gateway.listen()
+  t.after(() => gateway.close())
+  assert.ok(address.adminUrl !== undefined)
+  return { gateway, url: address.url, admin: address.adminUrl.replace(/\/$/, ''), broker }
+}
+
+interface Answer { status: number, headers: http.IncomingHttpHeaders, body: string }
+
+async function request (url: string, method = 'GET'): Promise<Answer> {
+  return await new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.on('error', reject)
+    req.setTimeout(5000, () => req.destroy(new Error(`${method} ${url} timed out`)))
+    req.end()
+  })
+}
+
+/** The value of one sample in Prometheus text; undefined when absent. */
+function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (match === null || match[1] !== name) continue
+    const found: Record<string, string> = {}
+    for (const [, key, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[key as string] = value as string
+    if (Object.keys(found).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => found[k] === v)) {
+      return Number(match[3])
+    }
+  }
+  return undefined
+}
+
+async function metrics (admin: string): Promise<string> {
+  const answer = await request(`${admin}/metrics`)
+  assert.equal(answer.status, 200)
+  return answer.body
+}
+
+async function connected (url: string, clientId: string): Promise<RawClient> {
+  const raw = await connectRaw(url)
+  raw.sendBinary(connectPacket(clientId))
+  await raw.waitFor(() => raw.messages.length >= 1, 3000, `CONNACK for ${clientId}`)
+  return raw
+}
+
+function received (raw: RawClient): Buffer {
+  return Buffer.concat(raw.messages)
+}
+
+describe('admin: /metrics', () => {
+  test('counts connections, refusals, closes and traffic each way, with their labels', async (t) => {
+    const { gateway, url, admin } = await startAdmin(t)
+
+    const refused = await upgrade(url, { path: '/nope', protocol: 'mqtt' })
+    assert.equal(refused.ok, false)
+    assert.equal(refused.ok ? 0 : refused.status, 404)
+
+    const subscriber = await connected(url, 'subscriber')
+    t.after(() => subscriber.destroy())
+    const subscribe = subscribePacket('metrics/t')
+    subscriber.sendBinary(subscribe)
+    await subscriber.waitFor(() => parseAll(received(subscriber)).length >= 2, 3000, 'SUBACK')
+    const publisher = await connected(url, 'publisher')
+    const publish = publishPacket('metrics/t', 'hello')
+    for (let i = 0; i < 3; i++) publisher.sendBinary(publish)
+    await subscriber.waitFor(() => parseAll(received(subscriber)).length >= 5, 3000, 'three messages')
+    publisher.sendClose(1000)
+    await publisher.closedPromise
+
+    let text = ''
+    await waitUntil(async () => {
+      text = await metrics(admin)
+      return sample(text, 'mqtt_ws_gateway_connections_closed_total', { initiator: 'client', reason: 'client_close' }) === 1
+    }, 3000, 'the close counted')
+
+    assert.equal(sample(text, 'mqtt_ws_gateway_connections_total'), 2)
+    assert.equal(sample(text, 'mqtt_ws_gateway_connections_active'), 1)
+    assert.equal(sample(text, 'mqtt_ws_gateway_upgrades_rejected_total', { reason: 'path' }), 1)
+    assert.equal(sample(text, 'mqtt_ws_gateway_upgrades_rejected_total', { reason: 'upstream_unreachable' }), 0, 'every reason is exported, at 0')
+    assert.equal(sample(text, 'mqtt_ws_gateway_connections_closed_total', { initiator: 'gateway', reason: 'shutdown' }), 0)
+
+    // Packets: CONNECT + SUBSCRIBE, CONNECT + 3 PUBLISH; CONNACK + SUBACK + 3 PUBLISH, CONNACK.
+    assert.equal(sample(text, 'mqtt_ws_gateway_packets_total', { direction: 'from_client' }), 6)
+    assert.equal(sample(text, 'mqtt_ws_gateway_packets_total', { direction: 'to_client' }), 6)
+    const sent = connectPacket('subscriber').length + subscribe.length + connectPacket('publisher').length + 3 * publish.length
+    assert.equal(sample(text, 'mqtt_ws_gateway_bytes_total', { direction: 'from_client' }), sent)
+    assert.equal(sample(text, 'mqtt_ws_gateway_bytes_total', { direction: 'to_client' }), received(subscriber).length + received(publisher).length)
+    const stats = gateway.stats()
+    assert.equal(stats.bytesFromClients, sent)
+    assert.equal(stats.packetsToClients, 6)
+
+    assert.equal(sample(text, 'mqtt_ws_gateway_connection_duration_seconds_count'), 1)
+    assert.equal(sample(text, 'mqtt_ws_gateway_handshake_duration_seconds_count'), 2)
+    assert.equal(sample(text, 'mqtt_ws_gateway_upstream_connect_duration_seconds_count'), 2)
+    assert.equal(sample(text, 'mqtt_ws_gateway_upstream_reachable'), 1)
+    assert.equal(sample(text, 'mqtt_ws_gateway_buffered_bytes'), 0)
+    assert.equal(sample(text, 'mqtt_ws_gateway_backpressure_pauses_total', { slow_side: 'client' }), 0)
+    assert.equal(sample(text, 'mqtt_ws_gateway_client_id_takeovers_total'), 0)
+  })
+
+  test('Prometheus text format, default process metrics and the event-loop lag, all prefixed', async (t) => {
+    const { admin } = await startAdmin(t)
+    const answer = await request(`${admin}/metrics`)
+    assert.equal(answer.status, 200)
+    assert.equal(answer.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
+    assert.match(answer.body, /^# TYPE mqtt_ws_gateway_connections_total counter$/m)
+    assert.match(answer.body, /^# TYPE mqtt_ws_gateway_connection_duration_seconds histogram$/m)
+    assert.ok((sample(answer.body, 'mqtt_ws_gateway_process_cpu_user_seconds_total') ?? -1) >= 0)
+    assert.ok((sample(answer.body, 'mqtt_ws_gateway_nodejs_heap_size_used_bytes') ?? 0) > 0)
+    assert.ok((sample(answer.body, 'mqtt_ws_gateway_event_loop_lag_seconds') ?? -1) >= 0)
+    for (const line of answer.body.split('\n')) {
+      if (line !== '' && !line.startsWith('#')) assert.match(line, /^mqtt_ws_gateway_/)
+    }
+  })
+
+  test('a client id connecting again counts a takeover and a gateway close', async (t) => {
+    const { admin, url } = await startAdmin(t)
+    const first = await connected(url, 'same-id')
+    t.after(() => first.destroy())
+    const second = await connected(url, 'same-id')
+    t.after(() => second.destroy())
+    await first.closedPromise
+    let text = ''
+    await waitUntil(async () => {
+      text = await metrics(admin)
+      return sample(text, 'mqtt_ws_gateway_client_id_takeovers_total') === 1
+    }, 3000, 'takeover counted')
+    await waitUntil(async () => sample(await metrics(admin), 'mqtt_ws_gateway_connections_closed_total',
+      { initiator: 'gateway', reason: 'takeover' }) === 1, 3000, 'takeover close counted')
+  })
+
+  test('two gateways in one process keep their own registries', async (t) => {
+    const one = await startAdmin(t)
+    const two = await startAdmin(t)
+    const client = await connected(one.url, 'only-on-one')
+    t.after(() => client.destroy())
+    assert.equal(sample(await metrics(one.admin), 'mqtt_ws_gateway_connections_total'), 1)
+    assert.equal(sample(await metrics(two.admin), 'mqtt_ws_gateway_connections_total'), 0)
+  })
+})
+
+describe('admin: health and readiness', () => {
+  test('/healthz answers 200 ok', async (t) => {
+    const { admin } = await startAdmin(t)
+    const answer = await request(`${admin}/healthz`)
+    assert.equal(answer.status, 200)
+    assert.equal(answer.body, 'ok\n')
+  })
+
+  test('/readyz is 200 with a reachable upstream and 503 once it goes away', async (t) => {
+    const { admin, broker } = await startAdmin(t)
+    assert.deepEqual([(await request(`${admin}/readyz`)).status, (await request(`${admin}/readyz`)).body], [200, 'ready\n'])
+    await broker?.kill()
+    let answer: Answer | undefined
+    await waitUntil(async () => {
+      answer = await request(`${admin}/readyz`)
+      return answer.status === 503
+    }, 2000, '/readyz 503 after the broker went away')
+    assert.match(answer?.body ?? '', /^not ready: upstream_unreachable \(.*ECONNREFUSED.*\)\n$/)
+    assert.equal(sample(await metrics(admin), 'mqtt_ws_gateway_upstream_reachable'), 0)
+  })
+
+  test('/readyz is 503 at the connection limit', async (t) => {
+    const { admin, url } = await startAdmin(t, { maxConnections: 1 })
+    const client = await connected(url, 'the-only-one')
+    t.after(() => client.destroy())
+    const answer = await request(`${admin}/readyz`)
+    assert.equal(answer.status, 503)
+    assert.match(answer.body, /limit_connections/)
+  })
+
+  test('/readyz is 503 while the gateway shuts down', async (t) => {
+    const { admin, url, gateway } = await startAdmin(t, { closeTimeout: 2000 })
+    // A client that never answers the close frame holds the shutdown for closeTimeout.
+    const client = await connected(url, 'slow-to-close')
+    t.after(() => client.destroy())
+    const closing = gateway.close()
+    const answer = await request(`${admin}/readyz`)
+    assert.equal(answer.status, 503)
+    assert.match(answer.body, /^not ready: closing/)
+    client.destroy()
+    await closing
+  })
+
+  test('with the embedded broker it is ready once listening', async (t) => {
+    const { admin } = await startAdmin(t, {}, true)
+    assert.equal((await request(`${admin}/readyz`)).status, 200)
+    assert.equal(sample(await metrics(admin), 'mqtt_ws_gateway_upstream_reachable'), undefined)
+  })
+})
+
+describe('admin: status API', () => {
+  test('/api/status has samples, current totals and the last closes, newest first', async (t) => {
+    const { admin, url } = await startAdmin(t)
+    for (const id of ['first-to-go', 'second-to-go']) {
+      const client = await connected(url, id)
+      client.sendClose(1000)
+      await client.closedPromise
+    }
+    const stays = await connected(url, 'stays')
+    t.after(() => stays.destroy())
+    let status: Record<string, unknown> & { closes: Record<string, unknown>[], samples: Record<string, unknown>[] } = { closes: [], samples: [] }
+    await waitUntil(async () => {
+      const answer = await request(`${admin}/api/status`)
+      assert.equal(answer.status, 200)
+      assert.match(String(answer.headers['content-type']), /^application\/json/)
+      status = JSON.parse(answer.body) as typeof status
+      return status.closes.length === 2 && status.samples.some((s) => s.connections === 1)
+    }, 3000, 'two closes and a sample with one connection')
+    assert.equal((status.current as Record<string, unknown>).connections, 1)
+    assert.deepEqual(status.readiness, { ready: true })
+    assert.equal(status.sampleIntervalMs, 100)
+    const [newest, older] = status.closes
+    assert.equal(newest?.clientId, 'second-to-go')
+    assert.equal(older?.clientId, 'first-to-go')
+    assert.equal(newest?.closedBy, 'client')
+    assert.equal(newest?.reason, 'client_close')
+    assert.equal(newest?.remoteAddress, '127.0.0.1')
+    assert.equal(typeof newest?.durationMs, 'number')
+    const keys = Object.keys(status.samples[0] ?? {}).sort()
+    assert.deepEqual(keys, ['bufferedBytes', 'bytesFromClientsPerSecond', 'bytesToClientsPerSecond', 'connections',
+      'packetsFromClientsPerSecond', 'packetsToClientsPerSecond', 'time'])
+  })
+})
+
+describe('admin: routing and exposure', () => {
+  test('404 for any other path, 405 for other methods, HEAD without a body', async (t) => {
+    const { admin } = await startAdmin(t)
+    for (const path of ['/nope', '/metrics/x', '/mqtt', '/api', '/index.html']) {
+      assert.equal((await request(`${admin}${path}`)).status, 404, path)
+    }
+    const post = await request(`${admin}/metrics`, 'POST')
+    assert.equal(post.status, 405)
+    assert.equal(post.headers.allow, 'GET, HEAD')
+    const head = await request(`${admin}/healthz`, 'HEAD')
+    assert.equal(head.status, 200)
+    assert.equal(head.body, '')
+    assert.equal((await request(`${admin}/metrics?name=x`)).status, 200, 'a query string is ignored')
+  })
+
+  test('the status page is self-contained, with a strict Content-Security-Policy', async (t) => {
+    const { admin } = await startAdmin(t)
+    const page = await request(`${admin}/`)
+    assert.equal(page.status, 200)
+    assert.equal(page.headers['content-type'], 'text/html; charset=utf-8')
+    assert.match(String(page.headers['content-security-policy']), /default-src 'none'/)
+    assert.doesNotMatch(page.body, /\b(src|href)="(https?:)?\/\//, 'no external resource')
+  })
+
+  test('nothing of it is reachable through the public WebSocket port', async (t) => {
+    const { url } = await startAdmin(t)
+    const publicBase = new URL(url).origin.replace(/^ws/, 'http')
+    for (const path of ['/metrics', '/healthz', '/readyz', '/api/status', '/']) {
+      const answer = await request(`${publicBase}${path}`)
+      assert.equal(answer.status, 426, path)
+      assert.doesNotMatch(answer.body, /mqtt_ws_gateway_|ready|<html/, path)
+    }
+  })
+
+  test('adminPort 0 turns the listener off', async (t) => {
+    const gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: 0, logLevel: 'silent' })
+    const address = await gateway.listen()
+    t.after(() => gateway.close())
+    assert.equal(address.adminUrl, undefined)
+  })
+
+  test('an admin port in use fails listen() and leaves nothing listening', async (t) => {
+    const squatter = net.createServer()
+    squatter.listen(0, '127.0.0.1')
+    await once(squatter, 'listening')
+    t.after(() => squatter.close())
+    const taken = (squatter.address() as net.AddressInfo).port
+    const gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: taken, logLevel: 'silent' })
+    await assert.rejects(gateway.listen(), { code: 'EADDRINUSE' })
+    assert.throws(() => gateway.address(), /not listening/)
+  })
+})
