@@ -8,6 +8,7 @@ import { once } from 'node:events'
 import { Bridge } from './bridge/bridge.js'
 import type { BridgeContext } from './bridge/bridge.js'
 import { ClientRegistry } from './bridge/registry.js'
+import { CloseCode } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
 import { createLogger, logLifecycle } from './observe/logger.js'
@@ -49,8 +50,12 @@ export interface GatewayStats {
 
 export interface Gateway {
   listen (): Promise<GatewayAddress>
-  /** Stops accepting, closes every connection (flushing both ways), stops the embedded broker. */
-  close (): Promise<void>
+  /**
+   * Stops accepting (503), closes every connection (each first passes on
+   * what its client sent), spread evenly over `drainMs` so clients do not
+   * reconnect all at once, then stops the embedded broker.
+   */
+  close (options?: CloseOptions): Promise<void>
   address (): GatewayAddress
   /** Re-reads the TLS certificate files (SIGHUP in the CLI); live connections are untouched. */
   reloadTls (): void
@@ -59,6 +64,13 @@ export interface Gateway {
   readonly connections: number
   /** Traffic totals, summed over live bridges on demand (for metrics and status pages). */
   stats (): GatewayStats
+}
+
+export interface CloseOptions {
+  /** Spread the closes over this many milliseconds (default 0: all at once). */
+  drainMs?: number
+  /** 1001 "going away" (default) or 1012 "service restart". */
+  closeCode?: number
 }
 
 export interface CreateGatewayOptions extends Partial<GatewayOptions> {
@@ -174,13 +186,16 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.logger.info({ event: 'tls_reload' }, 'TLS certificates reloaded')
   }
 
-  async close (): Promise<void> {
+  async close (options: CloseOptions = {}): Promise<void> {
     if (this.closing) return
+    // The listener stays open through the drain so newcomers get an
+    // explicit 503 with Retry-After, not a refused connection.
     this.closing = true
-    this.server.close()
-    const allClosed = Promise.all([...this.bridges].map((b) => new Promise<void>((resolve) => b.onClosed(resolve))))
-    for (const bridge of this.bridges) bridge.shutdown()
+    const bridges = [...this.bridges]
+    const allClosed = Promise.all(bridges.map((b) => new Promise<void>((resolve) => b.onClosed(resolve))))
+    await closeStaggered(bridges, options.drainMs ?? 0, options.closeCode ?? CloseCode.goingAway)
     await allClosed
+    this.server.close()
     this.server.closeAllConnections()
     await this.upstreamImpl?.close()
     this.upgrades.ipLimits.stop()
@@ -242,6 +257,28 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
+}
+
+const STAGGER_TICK_MS = 20
+
+/** Shuts bridges down in even batches over `drainMs`, one timer for all. */
+function closeStaggered (bridges: Bridge[], drainMs: number, code: number): Promise<void> {
+  if (drainMs <= 0 || bridges.length === 0) {
+    for (const bridge of bridges) bridge.shutdown(code)
+    return Promise.resolve()
+  }
+  const ticks = Math.max(1, Math.floor(drainMs / STAGGER_TICK_MS))
+  const perTick = Math.ceil(bridges.length / ticks)
+  let next = 0
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      for (const end = Math.min(bridges.length, next + perTick); next < end; next++) (bridges[next] as Bridge).shutdown(code)
+      if (next >= bridges.length) {
+        clearInterval(timer)
+        resolve()
+      }
+    }, STAGGER_TICK_MS)
+  })
 }
 
 function formatHost (address: string): string {

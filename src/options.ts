@@ -66,6 +66,8 @@ export interface GatewayOptions {
   firstPacketTimeout: number
   /** Milliseconds to wait for the peer's close frame / FIN before destroying the socket. */
   closeTimeout: number
+  /** CLI shutdown (SIGTERM/SIGINT): milliseconds over which connections are closed, evenly. */
+  shutdownPeriod: number
   /** Milliseconds a peer may take to drain a full write buffer before it is disconnected. */
   drainTimeout: number
   /** Seconds of silence in both directions before a WebSocket ping; 0 turns idle pings off. */
@@ -122,6 +124,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   upstreamConnectTimeout: 5000,
   firstPacketTimeout: 10_000,
   closeTimeout: 5000,
+  // Spread over 10 s, a fleet's reconnects do not land on the next
+  // instance all at once; well inside Kubernetes' 30 s grace period.
+  shutdownPeriod: 10_000,
   drainTimeout: 60_000,
   wsPingIdle: 30,
   highWaterMark: 512 * 1024,
@@ -243,6 +248,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   upstreamConnectTimeout: integer(1, 600_000),
   firstPacketTimeout: integer(1, 600_000),
   closeTimeout: integer(1, 600_000),
+  shutdownPeriod: integer(0, 3_600_000),
   drainTimeout: integer(1, 3_600_000),
   wsPingIdle: integer(0, 86_400),
   // Not below Node's own 16 KiB mark, so a write over ours always ends in 'drain'.

@@ -59,6 +59,9 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly openedAt = performance.now()
 
   private state: State = 'open'
+  /** Shutdown: our close frame is out; client bytes still flow up until its answer. */
+  private draining: { code: number, timer: NodeJS.Timeout } | undefined
+  private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
   private closeInitiator: CloseInitiator = 'gateway'
@@ -217,7 +220,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.beginClose('takeover', 'client id connected again', CloseCode.normal)
     // Both sockets go now, before the new CONNECT is written upstream.
     this.upstream.destroy()
-    this.writeControl(closeFrame(CloseCode.normal, 'session taken over'))
+    this.sendCloseFrame(CloseCode.normal, 'session taken over')
     this.flushTurn()
     this.client.end()
   }
@@ -225,7 +228,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   // ── broker → client ────────────────────────────────────────────────────
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (this.state !== 'open') return
+    // After our close frame no data frame may follow [RFC 6455 §5.5.1].
+    if (this.state !== 'open' || this.draining !== undefined) return
     const boundary = this.toClient.scan(chunk, 0, chunk.length)
     if (boundary === MALFORMED_LENGTH) {
       this.fail('broker_error', 'broker sent a malformed remaining length')
@@ -349,7 +353,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** IdlePingHost */
   sendPing (): void {
-    if (this.state === 'open') this.writeControl(controlFrame(Opcode.ping))
+    if (this.state === 'open' && this.draining === undefined) this.writeControl(controlFrame(Opcode.ping))
   }
 
   /** IdlePingHost */
@@ -375,12 +379,16 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** FrameSink: the client sent a close frame. */
   onCloseFrame (code: number, reason: string): void {
-    if (this.state === 'open') {
+    if (this.state === 'open' && this.draining !== undefined) {
+      // The client answered our shutdown close: all it sent before is upstream.
+      this.beginClose('shutdown', 'gateway shutting down', this.draining.code)
+      this.endUpstreamAfterFlush()
+    } else if (this.state === 'open') {
       this.beginClose('client_close', reason === '' ? undefined : reason, code)
       // Everything the client sent before its close frame is already
       // written upstream; end() sends it all, then the FIN.
       this.endUpstreamAfterFlush()
-      this.writeControl(closeFrame(code === 1005 ? CloseCode.normal : code, ''))
+      this.sendCloseFrame(code === 1005 ? CloseCode.normal : code, '')
     }
     // Our close frame (if we sent one first) is now answered: close TCP.
     this.client.end()
@@ -460,7 +468,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     }
     if (reason === 'idle_timeout') {
       // The client is silent: a close handshake would only wait.
-      this.writeControl(closeFrame(code, detail))
+      this.sendCloseFrame(code, detail)
       this.flushTurn()
       this.client.destroySoon()
       return
@@ -468,16 +476,34 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.closeClientAfterFrame(code, detail)
   }
 
-  /** Gateway shutdown: flush both ways, then close with 1001. */
+  /**
+   * Gateway shutdown (1001 going away, or 1012 on restart): sends the close
+   * frame but keeps forwarding what the client still sends until it answers,
+   * so nothing it published before seeing our close is lost. A client that
+   * does not answer within the close timeout is dropped; what it sent is
+   * still delivered.
+   */
   shutdown (code: number = CloseCode.goingAway): void {
-    if (this.state !== 'open') return
-    this.beginClose('shutdown', 'gateway shutting down', code)
-    this.endUpstreamAfterFlush()
+    if (this.state !== 'open' || this.draining !== undefined) return
+    this.pinger?.stop()
     this.closeClientAfterFrame(code, 'gateway shutting down')
+    const timer = setTimeout(() => {
+      this.beginClose('shutdown', 'client did not answer the close', code)
+      this.endUpstreamAfterFlush()
+      this.client.destroy()
+    }, this.ctx.options.closeTimeout).unref()
+    this.draining = { code, timer }
+  }
+
+  /** Writes our close frame, once: a second one would break the handshake. */
+  private sendCloseFrame (code: number, reason: string): void {
+    if (this.closeFrameSent) return
+    this.closeFrameSent = true
+    this.writeControl(closeFrame(code, reason))
   }
 
   private closeClientAfterFrame (code: number, reason: string): void {
-    this.writeControl(closeFrame(code, reason))
+    this.sendCloseFrame(code, reason)
     // Read on so the client's answering close frame arrives; then
     // onCloseFrame ends the TCP connection (or the close timer does).
     this.client.resume()
@@ -499,6 +525,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
     if (this.state !== 'open') return
     this.state = 'closing'
+    clearTimeout(this.draining?.timer)
     this.closeReason = reason
     this.closeInitiator = closeReasons[reason].initiator
     this.closeDetail = detail

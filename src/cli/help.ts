@@ -35,6 +35,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',
   closeTimeout: 'ms to wait for the peer to answer a close before dropping it',
+  shutdownPeriod: 'ms over which SIGTERM/SIGINT closes connections, evenly (1001 going away); a second signal exits at once',
   drainTimeout: 'ms a peer may leave a full write buffer undrained before it is disconnected',
   wsPingIdle: 'seconds of silence both ways before a WebSocket ping (0 = never)',
   highWaterMark: 'bytes buffered for a slow side before the other side is paused',

@@ -36,7 +36,7 @@ export async function serve (argv: string[]): Promise<number> {
       console.error(`mqtt-ws-gateway: TLS reload failed, keeping the old certificates: ${(err as Error).message}`)
     }
   })
-  await stopOnSignal(() => gateway.close())
+  await stopOnSignal(() => gateway.close({ drainMs: options.shutdownPeriod }))
   return 0
 }
 
