@@ -2,7 +2,8 @@
  * Tiny MQTT 3.1.1 / 5 encoders for the load tool.
  *
  * Only what the bench sends: CONNECT, SUBSCRIBE, PUBLISH, the four QoS
- * acknowledgements, PINGREQ and DISCONNECT, with no v5 properties. Hand-made
+ * acknowledgements, PINGREQ and DISCONNECT, and the reflector's replies
+ * (CONNACK, SUBACK, PINGRESP), with no v5 properties. Hand-made
  * rather than mqtt-packet's `generate` so the hot packets (PUBLISH, acks) can
  * be written straight into a caller's buffer without an object per message.
  */
@@ -41,6 +42,7 @@ export const AckByte = {
 export const PINGREQ: Buffer = Buffer.from([0xc0, 0x00])
 // A v5 DISCONNECT with remaining length 0 means reason 0x00, normal disconnection [MQTT-3.14.2.1].
 export const DISCONNECT: Buffer = Buffer.from([0xe0, 0x00])
+export const PINGRESP: Buffer = Buffer.from([0xd0, 0x00])
 
 /** Largest remaining length a 4-byte variable byte integer can hold. */
 export const MAX_REMAINING_LENGTH = 268_435_455
@@ -194,5 +196,26 @@ export function writeAck (buf: Buffer, offset: number, firstByte: number, packet
 export function encodeAck (firstByte: number, packetId: number): Buffer {
   const buf = Buffer.allocUnsafe(4)
   writeAck(buf, 0, firstByte, packetId)
+  return buf
+}
+
+/**
+ * CONNACK accepting a clean session: 3.1.1 `20 02 00 00`; v5 adds an empty
+ * property length, `20 03 00 00 00` [MQTT-3.2.2.3].
+ */
+export function encodeConnack (version: ProtocolVersion): Buffer {
+  return Buffer.from(version === 5 ? [0x20, 0x03, 0x00, 0x00, 0x00] : [0x20, 0x02, 0x00, 0x00])
+}
+
+/**
+ * SUBACK granting QoS 0 to each of `filters` topic filters, one code per
+ * filter in order [MQTT-3.9.3-1]; v5 has an empty property length before them.
+ */
+export function encodeSuback (packetId: number, filters: number, version: ProtocolVersion): Buffer {
+  const propertyLength = version === 5 ? 1 : 0
+  const { buf, offset } = startPacket(0x90, 2 + propertyLength + filters)
+  buf.writeUInt16BE(packetId, offset)
+  // The property length (v5) and every granted QoS are 0.
+  buf.fill(0, offset + 2)
   return buf
 }

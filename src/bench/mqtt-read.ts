@@ -1,7 +1,8 @@
 /**
  * Readers for the few packet bodies the load tool looks into: CONNACK, SUBACK,
- * the acknowledgements and the start of PUBLISH. Each takes a body as the
- * splitter hands it over (buffer, start, available bytes).
+ * the acknowledgements and the start of PUBLISH, and for the reflector the
+ * protocol level of CONNECT and the filters of SUBSCRIBE. Each takes a body
+ * as the splitter hands it over (buffer, start, available bytes).
  */
 import type { ProtocolVersion } from './mqtt-encode.js'
 
@@ -125,4 +126,33 @@ export function readPublishStart (firstByte: number, buf: Buffer, start: number,
     pos += props.size + props.value
   }
   out.payloadOffset = pos
+}
+
+/**
+ * Protocol level of a CONNECT: the byte after the protocol name, 4 for
+ * 3.1.1 ("MQTT"), 5 for v5, 3 for 3.1 ("MQIsdp") [MQTT-3.1.2-1, 3.1.2.2].
+ */
+export function readConnectLevel (buf: Buffer, start: number, available: number): number {
+  if (available < 2) throw new RangeError('CONNECT shorter than its protocol name')
+  const at = start + 2 + buf.readUInt16BE(start)
+  if (at >= start + available) throw new RangeError('CONNECT cut short before its protocol level')
+  return buf[at]!
+}
+
+/** Packet id of a SUBSCRIBE and how many topic filters it carries (each: 2-byte length, filter, options byte). */
+export function readSubscribe (buf: Buffer, start: number, available: number, version: ProtocolVersion): { packetId: number, filters: number } {
+  if (available < 2) throw new RangeError('SUBSCRIBE shorter than its packet id')
+  const end = start + available
+  const packetId = buf.readUInt16BE(start)
+  let pos = start + 2
+  if (version === 5) {
+    const props = readVarint(buf, pos, end)
+    if (props === undefined) throw new RangeError('SUBSCRIBE property length cut short')
+    pos += props.size + props.value
+  }
+  let filters = 0
+  for (; pos + 2 <= end; filters++) pos += 2 + buf.readUInt16BE(pos) + 1
+  // [MQTT-3.8.3-3] a SUBSCRIBE carries at least one filter.
+  if (filters === 0 || pos > end) throw new RangeError('SUBSCRIBE with no whole topic filter')
+  return { packetId, filters }
 }

@@ -1,7 +1,7 @@
 /**
  * What the bench reads about another process from /proc (Linux only):
- * resident memory and CPU time. Each returns undefined when the process or
- * /proc is not there, so a missing `--pid` never fails a run.
+ * resident memory, CPU time and the open-files limit. Each returns undefined
+ * when the process or /proc is not there, so a missing `--pid` never fails a run.
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -52,6 +52,18 @@ export function readBusyMicros (): number | undefined {
     const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
     const ticks = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)
     return Number.isFinite(ticks) ? ticks * 1e6 / clockTicks() : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Soft limit on open files of `pid` ("Max open files" in /proc/PID/limits); Infinity when unlimited. */
+export function readOpenFilesLimit (pid: number | 'self'): number | undefined {
+  try {
+    const limits = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    const match = /^Max open files\s+(\d+|unlimited)\s/m.exec(limits)
+    if (match === null) return undefined
+    return match[1] === 'unlimited' ? Infinity : Number(match[1])
   } catch {
     return undefined
   }

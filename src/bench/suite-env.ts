@@ -1,16 +1,21 @@
 /**
  * What the suite runs against: Mosquitto (when installed) with the gateway in
  * front of it, or else the gateway's embedded broker, whose plain TCP
- * listener then stands in for "direct".
+ * listener then stands in for "direct"; and in both cases the reflector with
+ * a second gateway process in front of it.
  */
-import { findMosquitto, freePort, gatewayHelp, startGateway, startMosquitto } from './suite-processes.js'
-import type { Gateway, Mosquitto, Service } from './suite-processes.js'
+import { findMosquitto, freePort, gatewayHelp, startGateway, startMosquitto, startReflector } from './suite-processes.js'
+import type { Gateway, Mosquitto, ReflectorProcess, Service } from './suite-processes.js'
 import type { TargetId } from './suite-scenarios.js'
 
 export interface TargetInfo {
   url: string
   /** The process serving this target's connections (its RSS is per connection). */
   serverPid: number
+  /** The gateway on the path, whose CPU per message is reported; undefined when clients reach the endpoint directly. */
+  gatewayPid: number | undefined
+  /** The broker (or reflector) behind the target; undefined when it is the gateway itself (embedded). */
+  brokerPid: number | undefined
 }
 
 export interface Environment {
@@ -18,7 +23,7 @@ export interface Environment {
   gatewayArgs: string[]
   gateway: Gateway
   mosquitto: Mosquitto | undefined
-  brokerPid: number
+  reflector: { url: string, gatewayArgs: string[] }
   targets: Map<TargetId, TargetInfo>
   services: Service[]
 }
@@ -34,53 +39,84 @@ function gatewayFlags (): string[] {
   return gatewayHelp().includes('--admin-port') ? [...BASE_FLAGS, '--admin-port', '0'] : BASE_FLAGS
 }
 
-export async function startEnvironment (): Promise<Environment> {
-  const binary = findMosquitto()
-  return binary === undefined ? await embedded() : await withMosquitto(binary)
+interface Side {
+  broker: string
+  gatewayArgs: string[]
+  gateway: Gateway
+  mosquitto: Mosquitto | undefined
+  targets: [TargetId, TargetInfo][]
 }
 
-async function withMosquitto (binary: string): Promise<Environment> {
-  const mosquitto = await startMosquitto(binary)
-  const gatewayArgs = [...gatewayFlags(), '--upstream', mosquitto.tcpUrl]
-  let gateway: Gateway
+/** Starts every service; if one fails, those already started are stopped. */
+export async function startEnvironment (): Promise<Environment> {
+  const started: Service[] = []
   try {
-    gateway = await startGateway(gatewayArgs)
+    const binary = findMosquitto()
+    const side = binary === undefined ? await embedded(started) : await withMosquitto(binary, started)
+    const reflector = await startReflector()
+    started.push(reflector.service)
+    const reflectorArgs = [...gatewayFlags(), '--upstream', reflector.url]
+    const reflectorGateway = await startGateway(reflectorArgs, 'gateway (reflector)')
+    started.push(reflectorGateway.service)
+    return {
+      broker: side.broker,
+      gatewayArgs: side.gatewayArgs,
+      gateway: side.gateway,
+      mosquitto: side.mosquitto,
+      reflector: { url: reflector.url, gatewayArgs: reflectorArgs },
+      targets: new Map([...side.targets, ...reflectorTargets(reflector, reflectorGateway)]),
+      services: started
+    }
   } catch (err) {
-    await mosquitto.service.stop()
+    await Promise.all(started.map(s => s.stop()))
     throw err
   }
+}
+
+function reflectorTargets (reflector: ReflectorProcess, gateway: Gateway): [TargetId, TargetInfo][] {
+  const reflectorPid = reflector.service.pid
+  return [
+    ['reflector', { url: reflector.url, serverPid: reflectorPid, gatewayPid: undefined, brokerPid: reflectorPid }],
+    ['gateway-reflector', { url: gateway.url, serverPid: gateway.service.pid, gatewayPid: gateway.service.pid, brokerPid: reflectorPid }]
+  ]
+}
+
+async function withMosquitto (binary: string, started: Service[]): Promise<Side> {
+  const mosquitto = await startMosquitto(binary)
+  started.push(mosquitto.service)
+  const gatewayArgs = [...gatewayFlags(), '--upstream', mosquitto.tcpUrl]
+  const gateway = await startGateway(gatewayArgs)
+  started.push(gateway.service)
   const brokerPid = mosquitto.service.pid
+  const gatewayPid = gateway.service.pid
   return {
     broker: `mosquitto (${binary})`,
     gatewayArgs,
     gateway,
     mosquitto,
-    brokerPid,
-    targets: new Map<TargetId, TargetInfo>([
-      ['direct', { url: mosquitto.tcpUrl, serverPid: brokerPid }],
-      ['gateway', { url: gateway.url, serverPid: gateway.service.pid }],
-      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid }]
-    ]),
-    services: [gateway.service, mosquitto.service]
+    targets: [
+      ['direct', { url: mosquitto.tcpUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }],
+      ['gateway', { url: gateway.url, serverPid: gatewayPid, gatewayPid, brokerPid }],
+      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }]
+    ]
   }
 }
 
-async function embedded (): Promise<Environment> {
+async function embedded (started: Service[]): Promise<Side> {
   const tcpPort = await freePort()
   const gatewayArgs = [...gatewayFlags(), '--tcp-port', String(tcpPort)]
   const gateway = await startGateway(gatewayArgs)
+  started.push(gateway.service)
   const pid = gateway.service.pid
   return {
     broker: 'embedded (no mosquitto found; gateway CPU includes the broker)',
     gatewayArgs,
     gateway,
     mosquitto: undefined,
-    brokerPid: pid,
-    targets: new Map<TargetId, TargetInfo>([
-      ['direct', { url: `mqtt://127.0.0.1:${tcpPort}`, serverPid: pid }],
-      ['gateway', { url: gateway.url, serverPid: pid }]
-    ]),
-    services: [gateway.service]
+    targets: [
+      ['direct', { url: `mqtt://127.0.0.1:${tcpPort}`, serverPid: pid, gatewayPid: undefined, brokerPid: undefined }],
+      ['gateway', { url: gateway.url, serverPid: pid, gatewayPid: pid, brokerPid: undefined }]
+    ]
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The processes the suite runs against, each a child on loopback with a free
- * port: Mosquitto (when installed) and the gateway. Each start waits, within
- * a bound, until the child serves; each stop sends SIGTERM, then SIGKILL.
+ * port: Mosquitto (when installed), the reflector and the gateways. Each
+ * start waits, within a bound, until the child serves; each stop sends
+ * SIGTERM, then SIGKILL.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -185,11 +186,11 @@ export function gatewayHelp (): string {
 
 const LISTENING = /listening on (ws:\/\/[^\s"',]+)/
 
-/** Starts the gateway; `args` are its flags. Resolves with the URL from its "listening on" line. */
-export async function startGateway (args: readonly string[]): Promise<Gateway> {
+/** Starts a gateway; `args` are its flags. Resolves with the URL from its "listening on" line. */
+export async function startGateway (args: readonly string[], name = 'gateway'): Promise<Gateway> {
   const main = gatewayMain()
   if (!existsSync(main)) throw new Error(`${main} not found: run npm run build first`)
-  const service = new Service('gateway', spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const service = new Service(name, spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }))
   try {
     const url = await waitForListening(service)
     // The gateway serves MQTT on /mqtt by default; a bare origin means that path.
@@ -202,4 +203,30 @@ export async function startGateway (args: readonly string[]): Promise<Gateway> {
 
 function waitForListening (service: Service): Promise<string> {
   return service.waitForLine(LISTENING, START_TIMEOUT_MS).then(match => match[1] ?? '')
+}
+
+export interface ReflectorProcess {
+  service: Service
+  url: string
+}
+
+const REFLECTOR_LISTENING = /listening on (mqtt:\/\/\S+)/
+
+/**
+ * Starts the reflector (dist/bench/reflector.js) as its own process rather
+ * than inside the suite: the suite process is the load tool, so a reflector
+ * there would add its CPU to the tool's, delay the tool's reads (and so its
+ * latencies) in the same event loop, and could not be told apart from the
+ * tool in /proc; as a child its CPU is measured alone, like a broker's.
+ */
+export async function startReflector (): Promise<ReflectorProcess> {
+  const main = fileURLToPath(new URL('reflector.js', import.meta.url))
+  const service = new Service('reflector', spawn(process.execPath, [main, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }))
+  try {
+    const match = await service.waitForLine(REFLECTOR_LISTENING, START_TIMEOUT_MS)
+    return { service, url: match[1] ?? '' }
+  } catch (err) {
+    await service.stop()
+    throw err
+  }
 }

@@ -1,4 +1,7 @@
-/** The suite's Markdown report: one table of medians with ratios, then the targets. */
+/**
+ * The suite's Markdown report: tables of medians with ratios (one per
+ * endpoint: Mosquitto, then the reflector), then the targets.
+ */
 import { fixed, int, micros, table } from './format.js'
 import type { MetricId, TargetId } from './suite-scenarios.js'
 import type { SuiteResults, TargetCheck } from './suite-results.js'
@@ -18,7 +21,8 @@ export const METRIC_NAMES: Record<MetricId, string> = {
   connPerSec: 'conn/s',
   handshakeP99: 'handshake p99',
   serverCpuPerConn: 'server CPU µs/conn',
-  toolCpuPerConn: 'load tool CPU µs/conn'
+  toolCpuPerConn: 'load tool CPU µs/conn',
+  connectFailed: 'failed connects'
 }
 
 export function formatMetric (metric: MetricId, value: number | undefined): string {
@@ -38,26 +42,59 @@ function ratioCell (value: number | undefined, base: number | undefined): string
   return `${fixed(value / base, 2)} ×`
 }
 
-function resultRows (results: SuiteResults): string[][] {
+/** One results table: a baseline column, then each other target with its ratio to the baseline. */
+interface TableGroup {
+  baseline: TargetId
+  others: readonly TargetId[]
+  header: readonly string[]
+}
+
+const MOSQUITTO_TABLE: TableGroup = {
+  baseline: 'direct',
+  others: ['gateway', 'mosquitto-ws'],
+  header: ['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct', 'mosquitto ws', 'mosquitto ws / direct']
+}
+
+const REFLECTOR_TABLE: TableGroup = {
+  baseline: 'reflector',
+  others: ['gateway-reflector'],
+  header: ['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct']
+}
+
+function resultRows (results: SuiteResults, group: TableGroup): string[][] {
   const rows: string[][] = []
+  const targets = [group.baseline, ...group.others]
   for (const scenario of results.scenarios) {
     const byTarget = results.summary[scenario.id]
-    if (byTarget === undefined || Object.keys(byTarget).length === 0) continue
+    if (byTarget === undefined || !targets.some(t => byTarget[t] !== undefined)) continue
     scenario.metrics.forEach((metric, i) => {
       const cell = (t: TargetId): number | undefined => byTarget[t]?.[metric]
-      const direct = cell('direct')
+      const base = cell(group.baseline)
       rows.push([
         i === 0 ? scenario.title : '',
         METRIC_NAMES[metric],
-        formatMetric(metric, direct),
-        formatMetric(metric, cell('gateway')),
-        ratioCell(cell('gateway'), direct),
-        formatMetric(metric, cell('mosquitto-ws')),
-        ratioCell(cell('mosquitto-ws'), direct)
+        formatMetric(metric, base),
+        ...group.others.flatMap(t => [formatMetric(metric, cell(t)), ratioCell(cell(t), base)])
       ])
     })
   }
   return rows
+}
+
+/** The reflector's table, when any scenario ran against it. */
+function reflectorSection (results: SuiteResults): string[] {
+  const rows = resultRows(results, REFLECTOR_TABLE)
+  if (rows.length === 0) return []
+  const gateway = results.reflector === undefined ? '' : ` The gateway in front of it is a second process with the same flags and \`--upstream ${results.reflector.url}\`.`
+  return [
+    '## Against the reflector',
+    '',
+    'The reflector (`src/bench/reflector.ts`) is not a broker: it forwards every PUBLISH to every subscribed connection, whole runs of packets per write,',
+    `so it is never the bottleneck. "direct" is the load tool straight to it; "broker CPU" is the reflector's.${gateway}`,
+    '',
+    table(REFLECTOR_TABLE.header, rows),
+    ''
+  ]
 }
 
 function passCell (pass: boolean | undefined): string {
@@ -108,8 +145,9 @@ export function suiteMarkdown (results: SuiteResults): string {
     `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.platform}; broker: ${results.broker}; gateway: \`${results.gatewayArgs.join(' ')}\`.`,
     `Medians of up to ${runs} alternating runs per target. Ratios are target / direct: above 1 is more msg/s, MB/s or latency than direct.`,
     '',
-    table(['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct', 'mosquitto ws', 'mosquitto ws / direct'], resultRows(results)),
+    table(MOSQUITTO_TABLE.header, resultRows(results, MOSQUITTO_TABLE)),
     '',
+    ...reflectorSection(results),
     toolCeiling(results),
     '',
     background(results),

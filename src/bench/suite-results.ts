@@ -10,9 +10,9 @@ export interface SuiteRun {
   target: TargetId
   /** 1-based run number within the scenario. */
   run: number
-  /** Gateway CPU µs per received message (gateway runs of messages scenarios). */
+  /** Gateway CPU µs per received message (runs through a gateway, messages scenarios). */
   gatewayCpu: number | undefined
-  /** Broker CPU µs per received message. */
+  /** CPU µs per received message of the broker, or of the reflector on its targets. */
   brokerCpu: number | undefined
   /**
    * Cores kept busy during the run by processes other than the tool, the
@@ -45,6 +45,8 @@ export interface SuiteResults {
   /** "mosquitto" (a separate process) or "embedded" (the gateway's own broker). */
   broker: string
   gatewayArgs: string[]
+  /** The reflector's URL and the flags of the gateway in front of it (absent in files from before it). */
+  reflector?: { url: string, gatewayArgs: string[] }
   scenarios: SuiteScenario[]
   runs: SuiteRun[]
   summary: Summary
@@ -60,6 +62,7 @@ export function metricOf (run: SuiteRun, metric: MetricId): number | undefined {
   if (r.mode === 'connections') {
     if (metric === 'kbPerConn') return r.rss?.kbPerConnection
     if (metric === 'connPerSec') return r.connect.perSecond
+    if (metric === 'connectFailed') return r.connect.failed
     if (metric === 'handshakeP99') return r.connect.handshakeUs.p99
     if (metric === 'serverCpuPerConn') return r.cpuPerConnection[0]?.us
     if (metric === 'toolCpuPerConn') return r.toolCpuPerConnection

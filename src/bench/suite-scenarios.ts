@@ -2,20 +2,23 @@
  * The suite's fixed scenarios. Each runs against several targets, in
  * alternating order, so that noise on a shared 2-core machine hits all alike:
  *
- *   direct        the broker straight over TCP: the baseline, and the load
- *                 tool's own ceiling (no gateway result may exceed it)
- *   gateway       the gateway, ws:// → TCP → the same broker
- *   mosquitto-ws  Mosquitto's own WebSocket listener, for reference
+ *   direct             the broker straight over TCP: the baseline, and the
+ *                      load tool's own ceiling (no gateway result may exceed it)
+ *   gateway            the gateway, ws:// → TCP → the same broker
+ *   mosquitto-ws       Mosquitto's own WebSocket listener, for reference
+ *   reflector          the reflector (reflector.ts) straight over TCP: an
+ *                      endpoint that is never the bottleneck, as baseline
+ *   gateway-reflector  a second gateway process, ws:// → TCP → the reflector
  */
 import type { BenchInput } from './options.js'
 
-export type TargetId = 'direct' | 'gateway' | 'mosquitto-ws'
-export const TARGET_IDS: readonly TargetId[] = ['direct', 'gateway', 'mosquitto-ws']
+export type TargetId = 'direct' | 'gateway' | 'mosquitto-ws' | 'reflector' | 'gateway-reflector'
+export const TARGET_IDS: readonly TargetId[] = ['direct', 'gateway', 'mosquitto-ws', 'reflector', 'gateway-reflector']
 
 export type MetricId =
   | 'msgPerSec' | 'mbPerSec' | 'p50' | 'p99' | 'p999' | 'lost' | 'disconnects'
   | 'gatewayCpu' | 'brokerCpu' | 'toolCpu' | 'kbPerConn' | 'connPerSec' | 'handshakeP99'
-  | 'serverCpuPerConn' | 'toolCpuPerConn'
+  | 'serverCpuPerConn' | 'toolCpuPerConn' | 'connectFailed'
 
 export interface SuiteScenario {
   id: string
@@ -25,9 +28,22 @@ export interface SuiteScenario {
   runs: number
   /** Metrics shown in the table, first the one the scenario is about. */
   metrics: readonly MetricId[]
+  /**
+   * Connections mode: open and close this many connections, then wait
+   * `settleMs`, before each measured run, so one-time costs of a fresh
+   * process (JIT code, heap growth) stay out of the per-connection figures.
+   */
+  warmUp?: { connections: number, settleMs: number }
+  /** Open files each process needs (the gateway: 2 per connection); skipped when a limit is lower. */
+  openFiles?: number
 }
 
-const ALL = TARGET_IDS
+/** The Mosquitto-side targets, as before the reflector. */
+const ALL: readonly TargetId[] = ['direct', 'gateway', 'mosquitto-ws']
+/** Both endpoints, each straight over TCP and through a gateway. */
+const BOTH_ENDPOINTS: readonly TargetId[] = ['direct', 'gateway', 'reflector', 'gateway-reflector']
+const IDLE_WARM_UP = { connections: 2000, settleMs: 1000 }
+const IDLE_METRICS: readonly MetricId[] = ['kbPerConn', 'connPerSec', 'handshakeP99', 'serverCpuPerConn', 'toolCpuPerConn', 'connectFailed', 'disconnects']
 // Mosquitto 2.0.11's WebSocket listener (libwebsockets) sends a large message
 // 4 KiB per ~200 ms service pass: a 64 KiB message takes 1.5 s, so it sits out.
 const NO_MOSQUITTO_WS: readonly TargetId[] = ['direct', 'gateway']
@@ -35,20 +51,26 @@ const NO_MOSQUITTO_WS: readonly TargetId[] = ['direct', 'gateway']
 export function suiteScenarios (quick: boolean): SuiteScenario[] {
   const seconds = quick ? 2 : 5
   const runs = quick ? 1 : 3
+  const idle = idleScenarios(quick)
   return [
-    {
-      id: 'idle-2000',
-      title: '2,000 idle connections',
-      input: { mode: 'connections', connections: 2000, connectRate: 0, hold: quick ? 1 : 3 },
-      targets: ALL,
-      runs: 1,
-      metrics: ['kbPerConn', 'connPerSec', 'handshakeP99', 'serverCpuPerConn', 'toolCpuPerConn', 'disconnects']
-    },
+    idle.warm2000,
+    ...(quick ? [] : [idle.hold9900]),
     {
       id: 'qos0-1to1',
-      title: 'QoS 0, 64 B, 1 → 1, max rate',
+      title: 'QoS 0, 64 B, 1 → 1, max rate, window 500',
       input: { qos: 0, payload: 64, publishers: 1, subscribers: 1, inflight: 500, duration: seconds },
       targets: ALL,
+      runs,
+      metrics: ['msgPerSec', 'gatewayCpu', 'brokerCpu', 'toolCpu', 'p99', 'lost']
+    },
+    {
+      // Target 1. A window of 20,000 keeps the closed loop from capping how
+      // many messages one read or write carries; the reflector, unlike
+      // Mosquitto (one write per packet to a TCP client), never caps it either.
+      id: 'qos0-1to1-w20k',
+      title: 'QoS 0, 64 B, 1 → 1, max rate, window 20,000',
+      input: { qos: 0, payload: 64, publishers: 1, subscribers: 1, inflight: 20_000, duration: seconds },
+      targets: BOTH_ENDPOINTS,
       runs,
       metrics: ['msgPerSec', 'gatewayCpu', 'brokerCpu', 'toolCpu', 'p99', 'lost']
     },
@@ -93,4 +115,30 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       metrics: ['lost', 'disconnects', 'p99']
     }
   ]
+}
+
+function idleScenarios (quick: boolean): { warm2000: SuiteScenario, hold9900: SuiteScenario } {
+  const hold = quick ? 1 : 3
+  return {
+    warm2000: {
+      id: 'idle-2000',
+      title: '2,000 idle connections, after a warm-up of 2,000 opened and closed',
+      input: { mode: 'connections', connections: 2000, connectRate: 0, hold },
+      targets: ALL,
+      runs: 1,
+      metrics: IDLE_METRICS,
+      warmUp: IDLE_WARM_UP
+    },
+    hold9900: {
+      // The gateway's default --max-connections: 2 descriptors each, under a 20,000 cap.
+      id: 'idle-9900',
+      title: '9,900 idle connections through one gateway process, after the same warm-up',
+      input: { mode: 'connections', connections: 9900, connectRate: 0, hold },
+      targets: ['gateway'],
+      runs: 1,
+      metrics: IDLE_METRICS,
+      warmUp: IDLE_WARM_UP,
+      openFiles: 2 * 9900 + 100
+    }
+  }
 }

@@ -4,10 +4,12 @@
  *   node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
  *   node dist/bench/suite.js --compare a.json b.json
  *
- * Starts Mosquitto and the gateway on loopback, runs the fixed scenarios
- * against direct TCP, the gateway and Mosquitto's WebSocket listener in
- * alternating order, prints a Markdown table of medians with ratios and the
- * targets, and writes the table and the raw JSON to bench/results/.
+ * Starts Mosquitto and the gateway on loopback, and the reflector with a
+ * second gateway in front of it; runs the fixed scenarios against direct TCP,
+ * the gateway and Mosquitto's WebSocket listener (and, where a scenario
+ * fits, the reflector straight and through its gateway) in alternating
+ * order; prints Markdown tables of medians with ratios and the targets, and
+ * writes the tables and the raw JSON to bench/results/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -15,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { fixed, int, micros } from './format.js'
 import { resolveBenchOptions } from './options.js'
-import { readBusyMicros, readCpuMicros } from './proc.js'
+import { readBusyMicros, readCpuMicros, readOpenFilesLimit } from './proc.js'
 import type { BenchResult } from './results.js'
 import { runScenario } from './run.js'
 import { sleep } from './session.js'
@@ -32,7 +34,7 @@ import { checkTargets } from './suite-targets.js'
 const USAGE = `Usage: node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
        node dist/bench/suite.js --compare a.json b.json
 
-  --quick          shorter runs, one per target (under 2 minutes)
+  --quick          shorter runs, one per target (about 2 minutes)
   --only IDS       run only these scenarios (comma-separated ids)
   --runs N         alternating runs per target for the repeated scenarios
   --compare A B    compare two result files from bench/results/ and exit
@@ -57,16 +59,24 @@ function rotation (targets: readonly TargetId[], run: number): TargetId[] {
   return [...targets.slice(k), ...targets.slice(0, k)]
 }
 
-function pidsFor (env: Environment, scenario: SuiteScenario, target: TargetInfo): number[] {
+function pidsFor (scenario: SuiteScenario, target: TargetInfo): number[] {
   if (scenario.input.mode === 'connections') return [target.serverPid]
-  return [...new Set([env.gateway.service.pid, env.brokerPid])]
+  return [...new Set([target.gatewayPid, target.brokerPid].filter(pid => pid !== undefined))]
 }
 
-async function runOne (env: Environment, scenario: SuiteScenario, targetId: TargetId, input: SuiteScenario['input']): Promise<BenchResult> {
+function targetInfo (env: Environment, targetId: TargetId): TargetInfo {
   const target = env.targets.get(targetId)
   if (target === undefined) throw new Error(`no target ${targetId}`)
-  const options = resolveBenchOptions({ ...input, url: target.url, pid: pidsFor(env, scenario, target) })
-  return await runScenario(options)
+  return target
+}
+
+async function runOne (scenario: SuiteScenario, target: TargetInfo): Promise<BenchResult> {
+  const warmUp = scenario.warmUp
+  if (warmUp !== undefined) {
+    await runScenario(resolveBenchOptions({ url: target.url, mode: 'connections', connections: warmUp.connections, connectRate: 0, hold: 0 }))
+    await sleep(warmUp.settleMs)
+  }
+  return await runScenario(resolveBenchOptions({ ...scenario.input, url: target.url, pid: pidsFor(scenario, target) }))
 }
 
 /** CPU µs used so far by the machine, and by the suite's own processes. */
@@ -93,7 +103,7 @@ function describe (run: SuiteRun): string {
     const rss = r.rss === undefined ? '' : `, ${fixed(r.rss.kbPerConnection, 2)} KB/conn`
     return `${int(r.connect.connected)} conn, ${int(r.connect.perSecond)} conn/s${rss}, ${r.disconnects} disconnects`
   }
-  const cpu = run.target === 'gateway' && run.gatewayCpu !== undefined ? `, gateway ${fixed(run.gatewayCpu, 3)} µs/msg` : ''
+  const cpu = run.gatewayCpu === undefined ? '' : `, gateway ${fixed(run.gatewayCpu, 3)} µs/msg`
   return `${int(r.msgPerSec)} msg/s, ${fixed(r.mbPerSec, 1)} MB/s, p99 ${micros(r.latencyUs.p99)}, lost ${int(r.lost)}${cpu}`
 }
 
@@ -118,7 +128,8 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
         checkAlive(env)
         const started = Date.now()
         const cpuBefore = cpuSample(env)
-        const outcome = await runOne(env, scenario, target, scenario.input).then(
+        const info = targetInfo(env, target)
+        const outcome = await runOne(scenario, info).then(
           result => ({ result, error: undefined }),
           (err: unknown) => ({ result: undefined, error: err instanceof Error ? err.message : String(err) }))
         const result = outcome.result
@@ -126,8 +137,8 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
           scenario: scenario.id,
           target,
           run: run + 1,
-          gatewayCpu: target === 'gateway' ? cpuOf(result, env.gateway.service.pid) : undefined,
-          brokerCpu: env.mosquitto === undefined ? undefined : cpuOf(result, env.brokerPid),
+          gatewayCpu: info.gatewayPid === undefined ? undefined : cpuOf(result, info.gatewayPid),
+          brokerCpu: info.brokerPid === undefined ? undefined : cpuOf(result, info.brokerPid),
           backgroundCores: backgroundCores(cpuBefore, cpuSample(env), (Date.now() - started) / 1000),
           result,
           ...(outcome.error === undefined ? {} : { error: outcome.error })
@@ -135,12 +146,37 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
         runs.push(record)
         const n = String(runs.length).padStart(String(total).length)
         const noise = (record.backgroundCores ?? 0) >= 0.2 ? `, background load ${fixed(record.backgroundCores ?? 0, 2)} cores` : ''
-        console.log(`[${n}/${total}] ${scenario.id.padEnd(12)} ${target.padEnd(12)} run ${run + 1}/${scenario.runs}: ${describe(record)} (${fixed((Date.now() - started) / 1000, 1)} s${noise})`)
+        console.log(`[${n}/${total}] ${scenario.id.padEnd(14)} ${target.padEnd(17)} run ${run + 1}/${scenario.runs}: ${describe(record)} (${fixed((Date.now() - started) / 1000, 1)} s${noise})`)
         await sleep(SETTLE_MS)
       }
     }
   }
   return runs
+}
+
+/**
+ * The lowest open-files limit among the processes a scenario loads: this one
+ * (the load tool) and every child. Children inherit the suite's limit, but
+ * /proc tells what each really got.
+ */
+function lowestOpenFilesLimit (env: Environment): { limit: number, who: string } | undefined {
+  let lowest: { limit: number, who: string } | undefined
+  const processes: [number | 'self', string][] = [['self', 'the load tool'], ...env.services.map((s): [number, string] => [s.pid, s.name])]
+  for (const [pid, who] of processes) {
+    const limit = readOpenFilesLimit(pid)
+    if (limit !== undefined && (lowest === undefined || limit < lowest.limit)) lowest = { limit, who }
+  }
+  return lowest
+}
+
+/** Scenarios whose open files the machine allows; the others are skipped with a note. */
+function fitsOpenFiles (scenarios: SuiteScenario[], env: Environment): SuiteScenario[] {
+  const lowest = lowestOpenFilesLimit(env)
+  return scenarios.filter(s => {
+    if (s.openFiles === undefined || lowest === undefined || lowest.limit >= s.openFiles) return true
+    console.log(`skipping ${s.id}: it needs ${int(s.openFiles)} open files per process, ${lowest.who} may have ${int(lowest.limit)} (ulimit -n)`)
+    return false
+  })
 }
 
 function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] {
@@ -150,7 +186,7 @@ function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] 
     if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map(s => s.id).join(', ')}`)
     scenarios = scenarios.filter(s => flags.only?.includes(s.id))
   }
-  return scenarios.map(s => ({
+  return fitsOpenFiles(scenarios, env).map(s => ({
     ...s,
     runs: flags.runs !== undefined && s.runs > 1 ? flags.runs : s.runs,
     targets: s.targets.filter(t => env.targets.has(t))
@@ -175,7 +211,7 @@ async function runSuite (flags: SuiteFlags): Promise<number> {
   process.once('SIGINT', stopOnSignal)
   process.once('SIGTERM', stopOnSignal)
   try {
-    console.log(`broker: ${env.broker}; gateway: ${env.gateway.url} (pid ${env.gateway.service.pid})`)
+    console.log(`broker: ${env.broker}; gateway: ${env.gateway.url} (pid ${env.gateway.service.pid}); reflector: ${env.reflector.url} with its own gateway at ${targetInfo(env, 'gateway-reflector').url}`)
     const scenarios = selectScenarios(flags, env)
     await warmUp(env, scenarios, flags.quick)
     const runs = await runAll(env, scenarios)
@@ -189,6 +225,7 @@ async function runSuite (flags: SuiteFlags): Promise<number> {
       machine: { cpus: cpu.length, cpuModel: cpu[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` },
       broker: env.broker,
       gatewayArgs: env.gatewayArgs,
+      reflector: env.reflector,
       scenarios,
       runs,
       summary,

@@ -1,0 +1,114 @@
+/**
+ * The suite's bookkeeping without running it: which scenarios it runs, how
+ * the targets read the medians (target 1 against the reflector, target 4
+ * with the 9,900-connection run), and which table each target lands in.
+ */
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { describe, test } from 'node:test'
+import { readOpenFilesLimit } from '../../src/bench/proc.js'
+import { suiteMarkdown } from '../../src/bench/suite-report.js'
+import type { Summary, SuiteResults } from '../../src/bench/suite-results.js'
+import { suiteScenarios } from '../../src/bench/suite-scenarios.js'
+import { checkTargets } from '../../src/bench/suite-targets.js'
+
+describe('suite scenarios', () => {
+  test('every idle scenario warms up first, on every target alike', () => {
+    for (const quick of [true, false]) {
+      const idle = suiteScenarios(quick).filter(s => s.input.mode === 'connections')
+      assert.ok(idle.length > 0)
+      for (const s of idle) assert.deepEqual(s.warmUp, { connections: 2000, settleMs: 1000 })
+    }
+  })
+
+  test('9,900 connections in the full suite only, within 20,000 open files', () => {
+    assert.equal(suiteScenarios(true).find(s => s.id === 'idle-9900'), undefined)
+    const many = suiteScenarios(false).find(s => s.id === 'idle-9900')
+    assert.equal(many?.input.connections, 9900)
+    assert.ok(many.openFiles !== undefined && many.openFiles <= 20_000)
+  })
+
+  test('target 1 runs with a 20,000 window against both endpoints', () => {
+    const s = suiteScenarios(true).find(s => s.id === 'qos0-1to1-w20k')
+    assert.equal(s?.input.inflight, 20_000)
+    assert.deepEqual([...s.targets].sort(), ['direct', 'gateway', 'gateway-reflector', 'reflector'])
+  })
+})
+
+function target (summary: Summary, id: number): ReturnType<typeof checkTargets>[number] {
+  const found = checkTargets(summary).find(t => t.id === id)
+  assert.ok(found !== undefined)
+  return found
+}
+
+describe('suite targets', () => {
+  test('1: judged against the reflector, with the Mosquitto figures beside it', () => {
+    const summary: Summary = {
+      'qos0-1to1': { gateway: { gatewayCpu: 5.9 } },
+      'qos0-1to1-w20k': { gateway: { gatewayCpu: 5.1 }, 'gateway-reflector': { gatewayCpu: 0.45 } }
+    }
+    const t = target(summary, 1)
+    assert.equal(t.pass, true)
+    assert.match(t.measured, /^0\.450 µs; against Mosquitto 5\.100 µs \(window 500: 5\.900 µs\)$/)
+    assert.equal(target({ 'qos0-1to1-w20k': { 'gateway-reflector': { gatewayCpu: 0.6 } } }, 1).pass, false)
+  })
+
+  test('1: without the reflector run it is not judged, but Mosquitto is still shown', () => {
+    const t = target({ 'qos0-1to1': { gateway: { gatewayCpu: 5.9 } } }, 1)
+    assert.equal(t.pass, undefined)
+    assert.match(t.measured, /window 500: 5\.900 µs/)
+  })
+
+  test('4: a failed connect among the 9,900 fails it', () => {
+    const idle2000 = { gateway: { kbPerConn: 5, connPerSec: 3500, serverCpuPerConn: 200 } }
+    assert.equal(target({ 'idle-2000': idle2000 }, 4).pass, true)
+    const failing = target({ 'idle-2000': idle2000, 'idle-9900': { gateway: { kbPerConn: 6.2, connPerSec: 1500, connectFailed: 3, disconnects: 0 } } }, 4)
+    assert.equal(failing.pass, false)
+    assert.match(failing.measured, /9,900: 6\.20 KB, 1,500 conn\/s, 3 failed, 0 disconnects/)
+  })
+})
+
+describe('suite report', () => {
+  const base: SuiteResults = {
+    version: 1,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    finishedAt: '2026-01-01T00:01:00.000Z',
+    quick: true,
+    machine: { cpus: 2, cpuModel: 'test', node: 'v20', platform: 'linux x64' },
+    broker: 'mosquitto',
+    gatewayArgs: ['--port', '0'],
+    reflector: { url: 'mqtt://127.0.0.1:1', gatewayArgs: ['--upstream', 'mqtt://127.0.0.1:1'] },
+    scenarios: suiteScenarios(true).filter(s => s.id === 'qos0-1to1' || s.id === 'qos0-1to1-w20k'),
+    runs: [],
+    summary: {},
+    targets: []
+  }
+
+  test('reflector targets get their own table, with their own ratios', () => {
+    const md = suiteMarkdown({
+      ...base,
+      summary: {
+        'qos0-1to1': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 110 } },
+        'qos0-1to1-w20k': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 90 }, reflector: { msgPerSec: 2000 }, 'gateway-reflector': { msgPerSec: 1000 } }
+      }
+    })
+    const [mosquitto, reflector] = md.split('## Against the reflector')
+    assert.ok(mosquitto !== undefined && reflector !== undefined)
+    assert.match(mosquitto, /\| 1\.10 ×/)
+    assert.match(mosquitto, /window 20,000 .*\| 100 .*\| 90 .*\| 0\.90 ×/)
+    assert.match(reflector, /window 20,000 .*\| 2,000 .*\| 1,000 .*\| 0\.50 ×/)
+    assert.doesNotMatch(reflector, /window 500/)
+  })
+
+  test('no reflector table when nothing ran against it', () => {
+    const md = suiteMarkdown({ ...base, summary: { 'qos0-1to1': { direct: { msgPerSec: 100 } } } })
+    assert.doesNotMatch(md, /Against the reflector/)
+  })
+})
+
+describe('open files limit', { skip: !existsSync('/proc/self/limits') }, () => {
+  test('reads the soft limit of this process', () => {
+    const limit = readOpenFilesLimit('self')
+    assert.ok(limit !== undefined && limit > 0)
+  })
+})
