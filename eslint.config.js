@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/results/**', 'test/interop/browser/*.bundle.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'bench/results/**', 'test/interop/browser/*.bundle.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -31,12 +31,18 @@ export class InvalidOptionError extends GatewayError {
 export const upgradeRejections = {
   path: { status: 404, message: 'No MQTT endpoint at this path' },
   bad_request: { status: 400, message: 'Not a valid WebSocket upgrade request' },
+  header_too_large: { status: 431, message: 'Request headers too large' },
+  handshake_timeout: { status: 408, message: 'Upgrade request not completed in time' },
   subprotocol_missing: { status: 400, message: 'Offer the "mqtt" WebSocket subprotocol' },
   subprotocol_unsupported: { status: 400, message: 'None of the offered subprotocols is supported (use "mqtt" or "mqttv3.1")' },
   origin: { status: 403, message: 'Origin not allowed' },
+  // One generic body for both: why a token failed goes to the log only.
+  token_missing: { status: 401, message: 'Unauthorized' },
+  token_invalid: { status: 401, message: 'Unauthorized' },
   limit_ip: { status: 429, message: 'Too many connections from your address' },
   limit_rate: { status: 429, message: 'Connecting too fast from your address' },
   limit_connections: { status: 503, message: 'Too many connections' },
+  limit_handshakes: { status: 503, message: 'Too many connections being opened' },
   closing: { status: 503, message: 'Gateway is shutting down' },
   upstream_unreachable: { status: 502, message: 'MQTT broker unreachable' },
   upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' }
@@ -78,6 +84,8 @@ export const closeReasons = {
   client_drain_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
   broker_drain_timeout: { initiator: 'gateway', code: CloseCode.tryAgainLater },
   takeover: { initiator: 'gateway', code: CloseCode.normal },
+  token_expired: { initiator: 'gateway', code: CloseCode.policyViolation },
+  client_id_mismatch: { initiator: 'gateway', code: CloseCode.policyViolation },
   shutdown: { initiator: 'gateway', code: CloseCode.goingAway }
 } as const satisfies Record<string, { initiator: CloseInitiator, code: number }>
 

@@ -3,21 +3,24 @@
  * an MQTT broker (upstream over TCP, or the embedded one).
  */
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { once } from 'node:events'
 import { Bridge } from './bridge/bridge.js'
 import type { BridgeContext } from './bridge/bridge.js'
 import { ClientRegistry } from './bridge/registry.js'
-import { CloseCode } from './errors.js'
+import { CloseCode, upgradeRejections } from './errors.js'
+import type { UpgradeRejection } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
 import { createLogger, logLifecycle } from './observe/logger.js'
 import type { Logger } from './observe/logger.js'
-import { resolveOptions } from './options.js'
+import { changedOptions, resolveOptions } from './options.js'
 import { AdminServer } from './server/admin.js'
 import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
 import { createListener, reloadCertificates } from './server/listener.js'
+import { rejectUpgrade } from './server/reject.js'
 import { UpgradeHandler } from './server/upgrade.js'
 import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
 import { EmbeddedBroker } from './upstream/embedded.js'
@@ -97,7 +100,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   private readonly upgrades: UpgradeHandler
   private upstreamImpl: Upstream | undefined
   private embeddedTcp: AddressInfo | undefined
-  private pendingUpgrades = 0
+  pendingUpgrades = 0
   private nextConnectionId = 1
   private stopLogging: (() => void) | undefined
   private admin: AdminServer | undefined
@@ -115,7 +118,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.upgrades = new UpgradeHandler(this)
     this.server = createListener(this.options, this.onRequest)
     this.server.on('upgrade', this.upgrades.handle)
-    this.server.on('clientError', (_err, socket) => socket.destroy())
+    this.server.on('clientError', this.onClientError)
   }
 
   get upstream (): Upstream {
@@ -140,7 +143,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
         cert: this.options.upstreamCert,
         key: this.options.upstreamKey,
         servername: this.options.upstreamServername
-      })
+      }, this.options.upstreamProxyProtocol)
     } else {
       const broker = await EmbeddedBroker.start(this.options)
       this.upstreamImpl = broker
@@ -151,7 +154,22 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.server.listen(this.options.port, this.options.host)
     await once(this.server, 'listening')
     await this.listenAdmin()
+    this.logStart()
     return this.address()
+  }
+
+  /** One line with where it listens, where it bridges to, and every option not at its default. */
+  private logStart (): void {
+    const address = this.address()
+    this.logger.info({
+      event: 'start',
+      listen: address.url,
+      upstream: address.upstream,
+      tcp: address.tcpUrl ?? null,
+      admin: address.adminUrl ?? null,
+      workers: this.options.workers,
+      options: changedOptions(this.options)
+    }, `gateway started: ${address.url} → ${address.upstream}`)
   }
 
   /** Starts the admin listener (unless adminPort is 0); if it cannot bind, the gateway stops again. */
@@ -213,7 +231,8 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       connectionId: this.nextConnectionId++,
       client: accepted.client,
       upstream: accepted.link.stream,
-      remoteAddress: accepted.remoteAddress
+      remoteAddress: accepted.remoteAddress,
+      auth: accepted.auth
     })
     this.bridges.add(bridge)
     publish('open', {
@@ -249,6 +268,23 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.closedTotals.bytesToClients += bridge.bytesToClient
     this.closedTotals.packetsFromClients += bridge.packetsFromClient
     this.closedTotals.packetsToClients += bridge.packetsToClient
+  }
+
+  /** A request the HTTP parser refused: too large, too slow, or not HTTP. */
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const reason: UpgradeRejection = err.code === 'HPE_HEADER_OVERFLOW'
+      ? 'header_too_large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'handshake_timeout' : 'bad_request'
+    const { status, message } = upgradeRejections[reason]
+    publish('reject', {
+      gateway: this,
+      reason,
+      status,
+      remoteAddress: (socket as Socket).remoteAddress ?? '',
+      path: '',
+      detail: err.code ?? err.message
+    })
+    rejectUpgrade(socket, status, message)
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

@@ -38,6 +38,8 @@ export interface GatewayOptions {
   upstreamKey: string | undefined
   /** mqtts:// upstream: name to verify the broker's certificate against (default: the URL's host). */
   upstreamServername: string | undefined
+  /** Send a PROXY protocol header (v1 text or v2 binary) first on each upstream connection. */
+  upstreamProxyProtocol: 'off' | 'v1' | 'v2'
   /** Reject upgrades that offer no subprotocol (400). */
   requireSubprotocol: boolean
   /** Negotiate permessage-deflate with clients that offer it (costs CPU; off by default). */
@@ -60,6 +62,12 @@ export interface GatewayOptions {
   maxMessageSizeBeforeConnack: number
   /** Most concurrent bridged connections; further upgrades get 503. */
   maxConnections: number
+  /** Most upgrades in progress at once (each waits on a broker connect); further ones get 503. */
+  maxPendingUpgrades: number
+  /** Milliseconds a client has to send its whole upgrade request (slow-loris sockets are closed). */
+  handshakeTimeout: number
+  /** Largest upgrade request header block in bytes (431 over it). */
+  maxHeaderSize: number
   /** Milliseconds to wait for the broker's TCP connection during the upgrade (502 after). */
   upstreamConnectTimeout: number
   /** Milliseconds a new connection may take to send its CONNECT packet. */
@@ -68,6 +76,12 @@ export interface GatewayOptions {
   closeTimeout: number
   /** CLI shutdown (SIGTERM/SIGINT): milliseconds over which connections are closed, evenly. */
   shutdownPeriod: number
+  /**
+   * CLI only: gateway processes sharing the port through node:cluster, or 'auto'
+   * (os.availableParallelism()). `createGateway()` always runs one gateway in the
+   * calling process, as it ignores shutdownPeriod: a library user owns its processes.
+   */
+  workers: number | 'auto'
   /** Milliseconds a peer may take to drain a full write buffer before it is disconnected. */
   drainTimeout: number
   /** Seconds of silence in both directions before a WebSocket ping; 0 turns idle pings off. */
@@ -84,6 +98,22 @@ export interface GatewayOptions {
   adminHost: string
   /** Port of the admin HTTP listener; 0 turns it off. Never the WebSocket port. */
   adminPort: number
+  /** Token check at the upgrade: HS256 shared secret. At most one of jwtSecret, jwtPublicKey, jwtJwks. */
+  jwtSecret: string | undefined
+  /** Token check: PEM SPKI public key file (RSA → RS256, P-256 EC → ES256). */
+  jwtPublicKey: string | undefined
+  /** Token check: local JWKS (JSON) file of RS256 / ES256 keys. */
+  jwtJwks: string | undefined
+  /** Token check: required `aud` claim. */
+  jwtAudience: string | undefined
+  /** Token check: required `iss` claim. */
+  jwtIssuer: string | undefined
+  /** Token check: cookie that may carry the token (after the Authorization header and access_token). */
+  jwtCookie: string | undefined
+  /** Token check: claim the MQTT CONNECT client id must equal (e.g. `sub`, `client_id`). */
+  jwtClientIdClaim: string | undefined
+  /** Token check: seconds of clock skew allowed on exp / nbf. */
+  jwtClockTolerance: number
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -101,6 +131,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   upstreamCert: undefined,
   upstreamKey: undefined,
   upstreamServername: undefined,
+  upstreamProxyProtocol: 'off',
   requireSubprotocol: false,
   perMessageDeflate: false,
   allowedOrigins: Object.freeze([]) as unknown as string[],
@@ -121,12 +152,18 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // Each bridged connection uses two file descriptors; 9,900 fits under the
   // 20,000-descriptor cap common on hosted machines with room for listeners.
   maxConnections: 9900,
+  maxPendingUpgrades: 1000,
+  handshakeTimeout: 10_000,
+  // Browsers send 1-2 KB of headers; cookies and tokens rarely push past 8 KB.
+  maxHeaderSize: 16 * 1024,
   upstreamConnectTimeout: 5000,
   firstPacketTimeout: 10_000,
   closeTimeout: 5000,
   // Spread over 10 s, a fleet's reconnects do not land on the next
   // instance all at once; well inside Kubernetes' 30 s grace period.
   shutdownPeriod: 10_000,
+  // One process: exactly what runs without the option.
+  workers: 1,
   drainTimeout: 60_000,
   wsPingIdle: 30,
   highWaterMark: 512 * 1024,
@@ -140,7 +177,16 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // are for a scraper on the same host or behind an explicit --admin-host.
   adminHost: '127.0.0.1',
   // The port node_exporter made the Prometheus habit.
-  adminPort: 9100
+  adminPort: 9100,
+  jwtSecret: undefined,
+  jwtPublicKey: undefined,
+  jwtJwks: undefined,
+  jwtAudience: undefined,
+  jwtIssuer: undefined,
+  jwtCookie: undefined,
+  jwtClientIdClaim: undefined,
+  // Small: a connection is closed this long after its token's exp.
+  jwtClockTolerance: 5
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -212,6 +258,31 @@ function upstreamUrl (name: string, value: unknown): void {
   if (url.hostname === '') throw new InvalidOptionError(name, `has no host: ${JSON.stringify(value)}`)
 }
 
+function oneOf (allowed: readonly string[]): Check {
+  return (name, value) => {
+    if (typeof value !== 'string' || !allowed.includes(value)) {
+      throw new InvalidOptionError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`)
+    }
+  }
+}
+
+// RFC 7518 §3.2: an HS256 key must be at least as long as the hash, 256 bits.
+function hmacSecret (name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'string' || Buffer.byteLength(value) < 32) throw new InvalidOptionError(name, 'must be a string of at least 32 bytes (RFC 7518 §3.2)')
+}
+
+// RFC 6265 §4.1.1: a cookie name is an HTTP token.
+function cookieName (name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) throw new InvalidOptionError(name, `must be a cookie name, got ${JSON.stringify(value)}`)
+}
+
+function workerCount (name: string, value: unknown): void {
+  if (value === 'auto' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024)) return
+  throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)
+}
+
 function logLevel (name: string, value: unknown): void {
   if (!LOG_LEVELS.includes(value as LogLevel)) {
     throw new InvalidOptionError(name, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`)
@@ -233,6 +304,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   upstreamCert: optionalString,
   upstreamKey: optionalString,
   upstreamServername: optionalString,
+  upstreamProxyProtocol: oneOf(['off', 'v1', 'v2']),
   requireSubprotocol: boolean,
   perMessageDeflate: boolean,
   allowedOrigins: originList,
@@ -245,10 +317,14 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   maxMessageSize: integer(16, 268_435_460),
   maxMessageSizeBeforeConnack: integer(16, 268_435_460),
   maxConnections: integer(1, 1_000_000),
+  maxPendingUpgrades: integer(1, 1_000_000),
+  handshakeTimeout: integer(100, 600_000),
+  maxHeaderSize: integer(1024, 1024 * 1024),
   upstreamConnectTimeout: integer(1, 600_000),
   firstPacketTimeout: integer(1, 600_000),
   closeTimeout: integer(1, 600_000),
   shutdownPeriod: integer(0, 3_600_000),
+  workers: workerCount,
   drainTimeout: integer(1, 3_600_000),
   wsPingIdle: integer(0, 86_400),
   // Not below Node's own 16 KiB mark, so a write over ours always ends in 'drain'.
@@ -257,7 +333,15 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   brokerKeepaliveLimit: integer(0, 65535),
   logLevel,
   adminHost: nonEmptyString,
-  adminPort: integer(0, 65535)
+  adminPort: integer(0, 65535),
+  jwtSecret: hmacSecret,
+  jwtPublicKey: optionalString,
+  jwtJwks: optionalString,
+  jwtAudience: optionalString,
+  jwtIssuer: optionalString,
+  jwtCookie: cookieName,
+  jwtClientIdClaim: optionalString,
+  jwtClockTolerance: integer(0, 300)
 }
 
 /** Checks between options, after each one has passed its own. */
@@ -281,6 +365,22 @@ function checkCombinations (o: GatewayOptions): void {
   const secureUpstream = o.upstream !== undefined && /^(mqtts|ssl|tls):/.test(o.upstream)
   for (const name of ['upstreamCa', 'upstreamCert', 'upstreamServername'] as const) {
     if (o[name] !== undefined && !secureUpstream) throw new InvalidOptionError(name, 'applies only to an mqtts:// upstream')
+  }
+  // Sessions, subscriptions and retained messages live in one broker's memory:
+  // a broker per worker would be N brokers that never see each other's clients.
+  if (o.workers !== 1 && o.upstream === undefined) {
+    throw new InvalidOptionError('workers', 'needs --upstream: the embedded broker cannot be split across worker processes; run the broker separately (e.g. Mosquitto) and give --upstream mqtt://host:port')
+  }
+  checkJwtCombinations(o)
+}
+
+/** The token check: one key source at most; its refinements need one. */
+function checkJwtCombinations (o: GatewayOptions): void {
+  const sources = (['jwtSecret', 'jwtPublicKey', 'jwtJwks'] as const).filter((name) => o[name] !== undefined)
+  if (sources.length > 1) throw new InvalidOptionError(sources[1] as string, `cannot be combined with ${sources[0] as string}: give one of jwtSecret, jwtPublicKey, jwtJwks`)
+  if (sources.length === 1) return
+  for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim'] as const) {
+    if (o[name] !== undefined) throw new InvalidOptionError(name, 'needs jwtSecret, jwtPublicKey or jwtJwks')
   }
 }
 
@@ -306,4 +406,18 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]
   merged.trustedProxies = Object.freeze([...merged.trustedProxies]) as string[]
   return Object.freeze(merged)
+}
+
+/** Options whose values are secret: masked wherever options are printed or logged. */
+export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret'])
+
+/** The options that differ from the defaults, secrets masked: for the start-up log line. */
+export function changedOptions (options: ResolvedOptions): Record<string, unknown> {
+  const changed: Record<string, unknown> = {}
+  for (const name of optionNames) {
+    const value = options[name]
+    if (JSON.stringify(value) === JSON.stringify(defaultOptions[name])) continue
+    changed[name] = SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value
+  }
+  return changed
 }

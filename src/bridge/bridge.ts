@@ -19,6 +19,7 @@ import type { GatewayRef } from '../events.js'
 import { connackCode, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
 import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
+import type { TokenGrant } from '../server/jwt.js'
 import { FrameReader, Opcode } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
@@ -40,11 +41,15 @@ export interface BridgeEndpoints {
   client: Socket
   upstream: Duplex
   remoteAddress: string
+  /** What the client's token grants, when the upgrade checked one. */
+  auth?: TokenGrant | undefined
 }
 
 type State = 'open' | 'closing' | 'closed'
 
 const DISCONNECT_TYPE = 14
+// setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlushable {
   readonly connectionId: number
@@ -57,6 +62,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly toClient = new PacketScanner()
   private readonly pinger: IdlePinger | undefined
   private readonly openedAt = performance.now()
+  private readonly auth: TokenGrant | undefined
 
   private state: State = 'open'
   /** Shutdown: our close frame is out; client bytes still flow up until its answer. */
@@ -89,6 +95,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private drainTimer: NodeJS.Timeout | undefined
   private firstPacketTimer: NodeJS.Timeout | undefined
   private closeTimer: NodeJS.Timeout | undefined
+  private expiryTimer: NodeJS.Timeout | undefined
 
   // Counters for the close log line.
   lastInbound = performance.now()
@@ -103,6 +110,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.remoteAddress = endpoints.remoteAddress
     this.client = endpoints.client
     this.upstream = endpoints.upstream
+    this.auth = endpoints.auth
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     this.reader = new FrameReader(this, Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize))
@@ -126,6 +134,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     // Until CONNECT the first-packet timer watches the connection; the idle
     // pinger takes over after it, so one timer per connection lives at a time.
     this.firstPacketTimer = setTimeout(this.onFirstPacketTimeout, this.ctx.options.firstPacketTimeout).unref()
+    if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
     if (head.length > 0) this.onClientData(head)
   }
 
@@ -180,6 +189,13 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       connect = parseConnect(all.subarray(0, size))
     } catch (err) {
       return this.fail('malformed_packet', err instanceof MalformedPacketError ? err.message : String(err))
+    }
+    const claim = this.ctx.options.jwtClientIdClaim
+    if (claim !== undefined && this.auth?.clientId !== connect.clientId) {
+      // The token names the client: a CONNECT under another id never reaches the broker.
+      this.clientId = connect.clientId
+      this.protocolVersion = connect.protocolVersion
+      return this.fail('client_id_mismatch', `client id does not match the token's ${claim} claim`)
     }
     this.connectBytes = undefined
     clearTimeout(this.firstPacketTimer)
@@ -343,7 +359,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   // ── control frames and liveness ────────────────────────────────────────
 
   onPing (payload: Buffer): void {
-    if (this.state === 'closed') return
+    if (this.state === 'closed' || this.closeFrameSent) return
     this.writeControl(controlFrame(Opcode.pong, payload))
   }
 
@@ -373,6 +389,17 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private readonly onFirstPacketTimeout = (): void => {
     this.fail('connect_timeout', `no CONNECT within ${this.ctx.options.firstPacketTimeout} ms`)
+  }
+
+  /** Arms (or re-arms) the one timer that ends the connection when its token expires. */
+  private readonly onTokenExpiry = (): void => {
+    const left = (this.auth?.expiresAt ?? 0) - Date.now()
+    if (left > 0) {
+      this.expiryTimer = setTimeout(this.onTokenExpiry, Math.min(left, MAX_TIMER_MS)).unref()
+      return
+    }
+    this.expiryTimer = undefined
+    this.fail('token_expired', 'token expired')
   }
 
   // ── teardown ───────────────────────────────────────────────────────────
@@ -530,9 +557,11 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.closeInitiator = closeReasons[reason].initiator
     this.closeDetail = detail
     this.closeCode = code
-    this.reader.stop()
+    // The reader goes on: data is dropped (state is no longer open), but the
+    // client's answering close frame must still end the TCP connection.
     this.pinger?.stop()
     clearTimeout(this.firstPacketTimer)
+    clearTimeout(this.expiryTimer)
     if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
     this.closeTimer = setTimeout(this.onCloseTimeout, this.ctx.options.closeTimeout).unref()
   }

@@ -38,6 +38,8 @@ function kindOf (name: OptionName): Kind {
 function coerce (name: OptionName, raw: string, source: string): unknown {
   switch (kindOf(name)) {
     case 'number': {
+      // The one number that may also be a word: --workers auto.
+      if (name === 'workers' && raw.trim() === 'auto') return 'auto'
       const n = Number(raw)
       if (raw.trim() === '' || !Number.isFinite(n)) {
         throw new InvalidOptionError(name, `(${source}) must be a number, got ${JSON.stringify(raw)}`)

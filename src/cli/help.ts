@@ -20,6 +20,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   upstreamCa: 'mqtts:// upstream: PEM CA file to verify the broker (default: system CAs)',
   upstreamCert: 'mqtts:// upstream: PEM client certificate file (with --upstream-key)',
   upstreamKey: 'mqtts:// upstream: PEM client key file',
+  upstreamProxyProtocol: 'off, v1 or v2: send a PROXY protocol header with the client address first on each upstream connection',
   upstreamServername: "mqtts:// upstream: name the broker's certificate must carry (default: the URL's host)",
   requireSubprotocol: 'refuse (400) upgrades that offer no WebSocket subprotocol',
   perMessageDeflate: 'negotiate permessage-deflate compression with clients that offer it (CPU-heavy)',
@@ -32,10 +33,14 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   maxMessageSize: 'largest WebSocket message / MQTT packet in bytes (larger: close 1009)',
   maxMessageSizeBeforeConnack: 'largest message before the broker accepts the client (CONNACK); then --max-message-size',
   maxConnections: 'most concurrent connections (more: HTTP 503)',
+  maxPendingUpgrades: 'most upgrades in progress at once, each waiting on a broker connect (more: HTTP 503)',
+  handshakeTimeout: 'ms a client has to send its whole upgrade request; slower sockets (slow-loris) are closed',
+  maxHeaderSize: 'largest upgrade request header block in bytes (larger: HTTP 431)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',
   closeTimeout: 'ms to wait for the peer to answer a close before dropping it',
   shutdownPeriod: 'ms over which SIGTERM/SIGINT closes connections, evenly (1001 going away); a second signal exits at once',
+  workers: 'gateway processes sharing the port (node:cluster), each with its own broker connections; auto = one per CPU; needs --upstream',
   drainTimeout: 'ms a peer may leave a full write buffer undrained before it is disconnected',
   wsPingIdle: 'seconds of silence both ways before a WebSocket ping (0 = never)',
   highWaterMark: 'bytes buffered for a slow side before the other side is paused',
@@ -43,7 +48,15 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
   logLevel: 'fatal, error, warn, info, debug, trace or silent',
   adminHost: 'address of the admin HTTP listener: /metrics, /healthz, /readyz, status page at /',
-  adminPort: 'admin HTTP port (0 = off); must differ from --port'
+  adminPort: 'admin HTTP port (0 = off); must differ from --port',
+  jwtSecret: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)',
+  jwtPublicKey: 'check a JWT at the upgrade: PEM public key file (RSA: RS256, P-256: ES256)',
+  jwtJwks: 'check a JWT at the upgrade: local JWKS file of RS256 / ES256 keys',
+  jwtAudience: 'with a JWT check: required aud claim',
+  jwtIssuer: 'with a JWT check: required iss claim',
+  jwtCookie: 'with a JWT check: cookie that carries the token (after Authorization: Bearer and ?access_token=)',
+  jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
+  jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)'
 }
 
 export function helpText (): string {

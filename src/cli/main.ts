@@ -2,9 +2,15 @@
 /**
  * The `mqtt-ws-gateway` command: parses nothing itself, only dispatches.
  */
+import cluster from 'node:cluster'
 import { GatewayError } from '../errors.js'
 
 async function main (argv: string[]): Promise<number> {
+  // A --workers child: its options come from the primary, not from argv.
+  if (cluster.isWorker) {
+    const { runWorker } = await import('./cluster-worker.js')
+    return runWorker()
+  }
   if (argv[0] === 'bench') {
     const { runBench } = await import('./bench.js')
     return runBench(argv.slice(1))

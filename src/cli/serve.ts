@@ -1,8 +1,10 @@
 /**
  * `mqtt-ws-gateway [options]`: run the gateway until SIGINT/SIGTERM.
  */
+import { availableParallelism } from 'node:os'
 import { createGateway } from '../gateway.js'
-import { resolveOptions } from '../options.js'
+import { resolveOptions, SECRET_OPTIONS } from '../options.js'
+import type { ResolvedOptions } from '../options.js'
 import { gatherOptions } from './config.js'
 import { helpText } from './help.js'
 import { packageVersion } from './version.js'
@@ -19,8 +21,13 @@ export async function serve (argv: string[]): Promise<number> {
   }
   const options = resolveOptions(cli.options)
   if (cli.printConfig) {
-    console.log(JSON.stringify(options, null, 2))
+    console.log(JSON.stringify(printableOptions(options), null, 2))
     return 0
+  }
+  const workers = options.workers === 'auto' ? availableParallelism() : options.workers
+  if (workers > 1) {
+    const { runPrimary } = await import('./cluster-primary.js')
+    return runPrimary(options, workers)
   }
   const gateway = createGateway(options)
   const address = await gateway.listen()
@@ -56,4 +63,10 @@ function stopOnSignal (stop: () => Promise<void>): Promise<void> {
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
   })
+}
+
+/** Options safe to print or log: secrets are masked. */
+export function printableOptions (options: ResolvedOptions): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).map(([name, value]) =>
+    [name, SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value]))
 }

@@ -96,6 +96,8 @@ function trafficMetrics (registry: Registry, gateway: MetricsSource, options: Me
       name: name('upstream_reachable'),
       help: '1 if the last TCP probe of the upstream broker connected, else 0 (checked every few seconds).',
       registers,
+      // Across --workers: 1 only if every worker reaches the broker.
+      aggregator: 'min',
       collect () { this.set(options.upstreamReachable() === true ? 1 : 0) }
     })
   }
@@ -181,6 +183,8 @@ function eventLoopLag (registry: Registry): () => void {
     name: name('event_loop_lag_seconds'),
     help: '99th percentile of event-loop delay since the previous scrape, in seconds.',
     registers: [registry],
+    // Across --workers: the slowest worker's, not a meaningless sum.
+    aggregator: 'max',
     collect () {
       // An empty window (two scrapes within the resolution) reads 0.
       this.set(delay.count === 0 ? 0 : delay.percentile(99) / 1e9)

@@ -29,9 +29,21 @@ export function secureContextOptions (options: ResolvedOptions): SecureContextOp
   }
 }
 
+/** Limits on the HTTP request that carries the upgrade. */
+function requestLimits (options: ResolvedOptions): http.ServerOptions {
+  return {
+    maxHeaderSize: options.maxHeaderSize,
+    headersTimeout: options.handshakeTimeout,
+    requestTimeout: options.handshakeTimeout,
+    // Node checks those timeouts on this interval (30 s by default).
+    connectionsCheckingInterval: Math.min(1000, options.handshakeTimeout)
+  }
+}
+
 export function createListener (options: ResolvedOptions, onRequest: RequestListener): http.Server {
-  if (options.tlsCert === undefined) return http.createServer(onRequest)
+  if (options.tlsCert === undefined) return http.createServer(requestLimits(options), onRequest)
   return https.createServer({
+    ...requestLimits(options),
     ...secureContextOptions(options),
     // Client certificates: asked for when a CA is given, required on demand.
     requestCert: options.tlsCa !== undefined,

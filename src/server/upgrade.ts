@@ -17,12 +17,15 @@ import type { GatewayRef } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { Upstream, UpstreamLink } from '../upstream/upstream.js'
+import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
 import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
 import { DeflateClientSocket } from './deflate-socket.js'
 import { rejectUpgrade } from './reject.js'
+import { TokenVerifier } from './jwt.js'
+import type { TokenGrant, TokenVerdict } from './jwt.js'
 import { chooseSubprotocol } from './subprotocol.js'
 
 /** What the upgrade handler needs from the gateway. */
@@ -33,6 +36,8 @@ export interface UpgradeHost {
   readonly closing: boolean
   /** Live bridges plus upgrades in progress. */
   readonly connectionCount: number
+  /** Upgrades between the request and the 101 (upstream connects in flight). */
+  readonly pendingUpgrades: number
   upgradeStarted (): void
   upgradeEnded (): void
   /** The handshake is done: bridge `client` and `link`. */
@@ -48,6 +53,8 @@ export interface AcceptedUpgrade {
   path: string
   subprotocol: string | undefined
   handshakeMs: number
+  /** What the client's token grants, when the token check is on. */
+  auth?: TokenGrant | undefined
 }
 
 // RFC 6455 §4.2.1: a 16-byte nonce, base64-encoded.
@@ -60,12 +67,14 @@ export class UpgradeHandler {
   private readonly origins: OriginPolicy
   readonly ipLimits: IpLimits
   private readonly addresses: ClientAddressResolver
+  private readonly tokens: TokenVerifier | undefined
 
   constructor (host: UpgradeHost) {
     this.host = host
     this.paths = new Set(host.options.paths)
     this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
     this.addresses = new ClientAddressResolver(host.options.trustedProxies)
+    this.tokens = TokenVerifier.fromOptions(host.options)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
     this.wss = new WebSocketServer({
       noServer: true,
@@ -124,18 +133,25 @@ export class UpgradeHandler {
     if (this.host.connectionCount >= this.host.options.maxConnections) {
       return { reason: 'limit_connections', detail: `${this.host.options.maxConnections} connections` }
     }
+    // A burst of handshakes (each holding a broker connect) is capped apart
+    // from established connections: a reconnect storm cannot pile up.
+    if (this.host.pendingUpgrades >= this.host.options.maxPendingUpgrades) {
+      return { reason: 'limit_handshakes', detail: `${this.host.options.maxPendingUpgrades} upgrades in progress` }
+    }
     return undefined
   }
 
   /** Resolves to true when the connection was handed to a bridge. */
   private async connectThenAccept (req: IncomingMessage, socket: Socket, head: Buffer, path: string, started: number): Promise<boolean> {
+    const auth = await this.authorize(req, socket, path)
+    if (auth === false) return false
     const abort = new AbortController()
     const onGone = (): void => abort.abort()
     socket.once('close', onGone)
     socket.on('error', onGone)
     let link: UpstreamLink
     try {
-      link = await this.host.upstream.connect(abort.signal)
+      link = await this.host.upstream.connect(abort.signal, this.clientEndpoint(req, socket))
     } catch (err) {
       if (socket.destroyed) return false
       const rejection = err instanceof UpstreamConnectError ? err : new UpstreamConnectError('upstream_unreachable', String(err))
@@ -167,9 +183,51 @@ export class UpgradeHandler {
       remotePort: socket.remotePort ?? 0,
       path,
       subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
-      handshakeMs: performance.now() - started
+      handshakeMs: performance.now() - started,
+      auth
     })
     return true
+  }
+
+  /** Who the broker should see, for the PROXY protocol header. */
+  private clientEndpoint (req: IncomingMessage, socket: Socket): ClientEndpoint {
+    const secure = socket as Socket & { getProtocol?: () => string | null, getPeerCertificate?: () => { subject?: { CN?: string } } }
+    const cn = secure.getPeerCertificate?.()?.subject?.CN
+    return {
+      address: this.clientAddress(req),
+      port: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+      ...(secure.getProtocol === undefined ? {} : { tls: { version: secure.getProtocol() ?? undefined, clientCn: typeof cn === 'string' ? cn : undefined } })
+    }
+  }
+
+  /**
+   * The token check, before any broker connection. Resolves to what the
+   * token grants (undefined when the check is off), or false when the client
+   * was refused, or left while its token was verified: nothing was opened.
+   */
+  private async authorize (req: IncomingMessage, socket: Socket, path: string): Promise<TokenGrant | undefined | false> {
+    if (this.tokens === undefined) return undefined
+    // Node's HTTP server no longer watches an upgraded socket: an error
+    // during the (async) verification needs a listener, or it would throw.
+    const onError = (): void => { socket.destroy() }
+    socket.on('error', onError)
+    let verdict: TokenVerdict
+    try {
+      verdict = await this.tokens.check(req)
+    } finally {
+      socket.removeListener('error', onError)
+    }
+    if (socket.destroyed || !socket.readable) {
+      socket.destroy()
+      return false
+    }
+    if (!verdict.ok) {
+      this.reject(socket, req, path, verdict.reason, verdict.detail)
+      return false
+    }
+    return verdict.grant
   }
 
   /** The client's address, through trusted proxies; resolved once per request. */
@@ -191,6 +249,8 @@ export class UpgradeHandler {
     })
     const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13', ...extraHeaders } : { ...extraHeaders }
     if (status === 503) headers['Retry-After'] = '5'
+    // RFC 6750 §3, without error details: those stay in the log.
+    if (status === 401) headers['WWW-Authenticate'] = 'Bearer'
     rejectUpgrade(socket, status, message, headers)
   }
 }

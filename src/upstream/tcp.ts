@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
+import { proxyHeader } from './proxy-protocol.js'
+import type { ClientEndpoint, ProxyProtocolVersion } from './proxy-protocol.js'
 import { UpstreamConnectError } from './upstream.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
 
@@ -24,8 +26,10 @@ export class TcpUpstream implements Upstream {
   private readonly port: number
   private readonly timeoutMs: number
   private readonly tlsOptions: tls.ConnectionOptions | undefined
+  private readonly proxyProtocol: ProxyProtocolVersion
 
-  constructor (url: URL, timeoutMs: number, secure?: UpstreamTls) {
+  constructor (url: URL, timeoutMs: number, secure?: UpstreamTls, proxyProtocol: ProxyProtocolVersion = 'off') {
+    this.proxyProtocol = proxyProtocol
     const isTls = /^(mqtts|ssl|tls):$/.test(url.protocol)
     const defaultPort = isTls ? 8883 : 1883
     this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
@@ -35,39 +39,48 @@ export class TcpUpstream implements Upstream {
     this.tlsOptions = isTls ? tlsConnectionOptions(this.host, secure) : undefined
   }
 
-  connect (signal: AbortSignal): Promise<UpstreamLink> {
+  connect (signal: AbortSignal, client?: ClientEndpoint): Promise<UpstreamLink> {
     const started = performance.now()
     return new Promise((resolve, reject) => {
-      const socket = this.tlsOptions === undefined
-        ? net.connect({ host: this.host, port: this.port, noDelay: true })
-        : tls.connect({ ...this.tlsOptions, host: this.host, port: this.port })
-      const ready = this.tlsOptions === undefined ? 'connect' : 'secureConnect'
+      // TCP first, then (for PROXY protocol) the header, then TLS on top:
+      // the header travels in clear, before the TLS handshake, as brokers expect.
+      const raw = net.connect({ host: this.host, port: this.port, noDelay: true })
+      let socket: net.Socket = raw
       const timer = setTimeout(() => fail(new UpstreamConnectError('upstream_timeout',
-        `no TCP connection to ${this.description} within ${this.timeoutMs} ms`)), this.timeoutMs)
+        `no connection to ${this.description} within ${this.timeoutMs} ms`)), this.timeoutMs)
       const onAbort = (): void => fail(new UpstreamConnectError('upstream_unreachable', 'client went away during the upgrade'))
       signal.addEventListener('abort', onAbort, { once: true })
       const cleanup = (): void => {
         clearTimeout(timer)
         signal.removeEventListener('abort', onAbort)
+        raw.removeListener('error', onError)
         socket.removeListener('error', onError)
-        socket.removeListener(ready, onConnect)
       }
       function fail (err: UpstreamConnectError): void {
         cleanup()
         socket.destroy()
+        raw.destroy()
         reject(err)
       }
       const onError = (err: NodeJS.ErrnoException): void => {
         fail(new UpstreamConnectError('upstream_unreachable', `${this.description}: ${err.code ?? err.message}`))
       }
-      const onConnect = (): void => {
+      const ready = (): void => {
         cleanup()
-        socket.setNoDelay(true)
-        socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
+        raw.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
         resolve({ stream: socket, connectMs: performance.now() - started })
       }
-      socket.once('error', onError)
-      socket.once(ready, onConnect)
+      raw.once('error', onError)
+      raw.once('connect', () => {
+        if (this.proxyProtocol !== 'off') raw.write(proxyHeader(this.proxyProtocol, client))
+        if (this.tlsOptions === undefined) {
+          ready()
+          return
+        }
+        socket = tls.connect({ ...this.tlsOptions, socket: raw })
+        socket.once('error', onError)
+        socket.once('secureConnect', ready)
+      })
     })
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Duplex } from 'node:stream'
 import type { UpgradeRejection } from '../errors.js'
+import type { ClientEndpoint } from './proxy-protocol.js'
 
 export interface UpstreamLink {
   stream: Duplex
@@ -15,8 +16,11 @@ export interface UpstreamLink {
 export interface Upstream {
   /** Human-readable target, for logs: `mqtt://host:port` or `embedded`. */
   readonly description: string
-  /** Opens one connection for one client. Rejects with an `UpstreamConnectError`. */
-  connect (signal: AbortSignal): Promise<UpstreamLink>
+  /**
+   * Opens one connection for one client (`client` undefined for the
+   * gateway's own health checks). Rejects with an `UpstreamConnectError`.
+   */
+  connect (signal: AbortSignal, client?: ClientEndpoint): Promise<UpstreamLink>
   close (): Promise<void>
 }
 

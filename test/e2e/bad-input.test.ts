@@ -87,6 +87,18 @@ describe('bad input', () => {
     assert.ok(Date.now() - started >= 250)
   })
 
+  it('ends TCP as soon as the client answers a gateway-initiated close', async (t) => {
+    const slow = await startBridged({ firstPacketTimeout: 200, closeTimeout: 5000 })
+    t.after(() => slow.close())
+    const raw = await connectRaw(slow.url)
+    await raw.waitFor(() => raw.closeCode !== undefined, 2000, 'close frame')
+    assert.equal(raw.closeCode, 1008)
+    const answered = Date.now()
+    raw.sendClose(1008)
+    await raw.closedPromise
+    assert.ok(Date.now() - answered < 1000, `closed ${Date.now() - answered} ms after the answer, not at the 5 s close timeout`)
+  })
+
   it('closes a connection whose first packet is not CONNECT with 1002', () =>
     closedWith((raw) => raw.sendBinary(publishPacket('early', 'x')), 1002, 'malformed_packet'))
 

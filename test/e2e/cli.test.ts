@@ -179,6 +179,14 @@ describe('mqtt-ws-gateway command line', () => {
     assert.deepEqual(printed.paths, ['/mqtt'])
   })
 
+  test('--print-config masks secrets', async (t) => {
+    const secret = 'a-shared-secret-of-at-least-32-bytes!'
+    const r = await runCli(t, ['--print-config'], { MQTT_WS_GATEWAY_JWT_SECRET: secret })
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((JSON.parse(r.stdout) as Record<string, unknown>).jwtSecret, '***')
+    assert.doesNotMatch(r.stdout, new RegExp(secret))
+  })
+
   test('--print-config shows a port from the environment', async (t) => {
     const r = await runCli(t, ['--print-config'], { MQTT_WS_GATEWAY_PORT: '4321' })
     assert.equal(r.code, 0, r.stderr)

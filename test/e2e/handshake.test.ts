@@ -41,6 +41,15 @@ describe('handshake with the embedded broker', () => {
     result.client.destroy()
   })
 
+  it('logs one start line with the address, the upstream and the options that differ from the defaults', () => {
+    const start = gw.logs.find({ event: 'start' })
+    assert.ok(start)
+    assert.equal(start.listen, gw.url)
+    assert.equal(start.upstream, 'embedded')
+    assert.deepEqual((start.options as Record<string, unknown>).paths, ['/mqtt', '/ws'])
+    assert.equal((start.options as Record<string, unknown>).logLevel, undefined, 'defaults are left out')
+  })
+
   it('serves every configured path', async () => {
     const result = await upgrade(gw.url.replace('/mqtt', '/ws'), { protocol: 'mqtt' })
     assert.ok(result.ok)
@@ -99,6 +108,22 @@ describe('handshake options', () => {
   })
 })
 
+/** A port whose listener's backlog is full: SYNs are dropped, so connect() hangs. */
+async function blackhole (t: { after: (fn: () => void) => void }): Promise<number> {
+  const child = spawn('/usr/bin/python3', ['-c', [
+    'import socket, sys, time',
+    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+    'port = s.getsockname()[1]',
+    'fill = [socket.socket() for _ in range(4)]',
+    '[c.setblocking(False) for c in fill]',
+    '[c.connect_ex(("127.0.0.1", port)) for c in fill]',
+    'print(port, flush=True); time.sleep(20)'
+  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  const [line] = await once(child.stdout, 'data') as [Buffer]
+  return Number(line.toString().trim())
+}
+
 describe('upstream connect during the upgrade', () => {
   it('answers 502 when the broker refuses the connection, never 101', async (t) => {
     const closed = net.createServer()
@@ -118,19 +143,7 @@ describe('upstream connect during the upgrade', () => {
   })
 
   it('answers 502 after the connect timeout when the broker does not accept', async (t) => {
-    // A listener whose backlog is full drops further SYNs, so connect() hangs.
-    const blackhole = spawn('/usr/bin/python3', ['-c', [
-      'import socket, sys, time',
-      's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
-      'port = s.getsockname()[1]',
-      'fill = [socket.socket() for _ in range(4)]',
-      '[c.setblocking(False) for c in fill]',
-      '[c.connect_ex(("127.0.0.1", port)) for c in fill]',
-      'print(port, flush=True); time.sleep(20)'
-    ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] })
-    t.after(() => blackhole.kill('SIGKILL'))
-    const [line] = await once(blackhole.stdout, 'data') as [Buffer]
-    const port = Number(line.toString().trim())
+    const port = await blackhole(t)
     const gw = await listening({ upstream: `mqtt://127.0.0.1:${port}`, upstreamConnectTimeout: 300 })
     t.after(() => gw.gateway.close())
     const started = Date.now()
@@ -138,6 +151,19 @@ describe('upstream connect during the upgrade', () => {
     assert.equal(!result.ok && result.status, 502)
     assert.ok(Date.now() - started >= 250, 'waited for the timeout')
     assert.ok(gw.logs.find({ event: 'reject', reason: 'upstream_timeout' }))
+  })
+
+  it('refuses upgrades past maxPendingUpgrades with 503 while broker connects are in flight', async (t) => {
+    const port = await blackhole(t)
+    const gw = await listening({ upstream: `mqtt://127.0.0.1:${port}`, upstreamConnectTimeout: 1500, maxPendingUpgrades: 1 })
+    t.after(() => gw.gateway.close())
+    const first = upgrade(gw.url, { protocol: 'mqtt' }) // waits on the hanging connect
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const second = await upgrade(gw.url, { protocol: 'mqtt' })
+    assert.equal(!second.ok && second.status, 503)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'limit_handshakes' }))
+    const firstResult = await first
+    assert.equal(!firstResult.ok && firstResult.status, 502, 'the first one times out on the broker')
   })
 
   it('drops the upstream connection at once when the client vanishes', async (t) => {
@@ -160,5 +186,30 @@ describe('upstream connect during the upgrade', () => {
     while (Date.now() < deadline && (open > 0 || gw.gateway.connections > 0)) await new Promise((r) => setTimeout(r, 20))
     assert.equal(open, 0, 'upstream socket closed')
     assert.equal(gw.gateway.connections, 0)
+  })
+})
+
+describe('the upgrade request itself', () => {
+  it('closes a socket that never finishes its request (slow-loris) after the handshake timeout', async (t) => {
+    const gw = await listening({ handshakeTimeout: 500, adminPort: 0 })
+    t.after(() => gw.gateway.close())
+    const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
+    socket.on('error', () => {})
+    socket.resume() // read, or the close would go unnoticed
+    await once(socket, 'connect')
+    const started = Date.now()
+    socket.write('GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n') // and never the blank line
+    await once(socket, 'close')
+    const after = Date.now() - started
+    assert.ok(after >= 400 && after < 2500, `closed after ${after} ms`)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'handshake_timeout' }))
+  })
+
+  it('answers 431 to an oversized request header', async (t) => {
+    const gw = await listening({ maxHeaderSize: 4096, adminPort: 0 })
+    t.after(() => gw.gateway.close())
+    const result = await upgrade(gw.url, { protocol: 'mqtt', headers: { 'X-Padding': 'x'.repeat(8000) } })
+    assert.equal(!result.ok && result.status, 431)
+    assert.ok(gw.logs.find({ event: 'reject', reason: 'header_too_large' }))
   })
 })

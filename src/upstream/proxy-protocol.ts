@@ -1,0 +1,101 @@
+/**
+ * The PROXY protocol header (HAProxy, versions 1 and 2) sent first on each
+ * upstream connection, so the broker sees the real client address instead
+ * of the gateway's. Mosquitto 2.1, EMQX, HiveMQ Enterprise, RabbitMQ and
+ * VerneMQ read it.
+ */
+import { isIPv4, isIPv6 } from 'node:net'
+
+export type ProxyProtocolVersion = 'off' | 'v1' | 'v2'
+
+export interface ClientEndpoint {
+  /** The client's address and port (as the gateway resolved them). */
+  address: string
+  port: number
+  /** The gateway's address and port the client connected to. */
+  localAddress: string
+  localPort: number
+  /** For wss:// clients: the TLS version and the client certificate's CN, when known. */
+  tls?: { version: string | undefined, clientCn: string | undefined }
+}
+
+const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
+const PP2_TYPE_SSL = 0x20
+const PP2_SUBTYPE_SSL_VERSION = 0x21
+const PP2_SUBTYPE_SSL_CN = 0x22
+const PP2_CLIENT_SSL = 0x01
+const PP2_CLIENT_CERT_CONN = 0x02
+
+function plain (address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
+}
+
+/** Both addresses in one family, or undefined (then the header says "unknown"). */
+function family (client: ClientEndpoint): { v6: boolean, src: string, dst: string } | undefined {
+  const src = plain(client.address)
+  const dst = plain(client.localAddress)
+  if (isIPv4(src) && isIPv4(dst)) return { v6: false, src, dst }
+  if (isIPv6(src) && isIPv6(dst)) return { v6: true, src, dst }
+  return undefined
+}
+
+/**
+ * The header for `client`; without a client (a health check of the
+ * gateway's own) v1 says UNKNOWN and v2 uses the LOCAL command.
+ */
+export function proxyHeader (version: 'v1' | 'v2', client: ClientEndpoint | undefined): Buffer {
+  return version === 'v1' ? headerV1(client) : headerV2(client)
+}
+
+function headerV1 (client: ClientEndpoint | undefined): Buffer {
+  const f = client === undefined ? undefined : family(client)
+  if (client === undefined || f === undefined) return Buffer.from('PROXY UNKNOWN\r\n', 'latin1')
+  return Buffer.from(`PROXY ${f.v6 ? 'TCP6' : 'TCP4'} ${f.src} ${f.dst} ${client.port} ${client.localPort}\r\n`, 'latin1')
+}
+
+function ipBytes (address: string, v6: boolean): Buffer {
+  if (!v6) return Buffer.from(address.split('.').map(Number))
+  // Expand "::" and write eight 16-bit groups.
+  const [head = '', tail] = address.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  const out = Buffer.alloc(16)
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2))
+  return out
+}
+
+function tlv (type: number, value: Buffer): Buffer {
+  const head = Buffer.alloc(3)
+  head[0] = type
+  head.writeUInt16BE(value.length, 1)
+  return Buffer.concat([head, value])
+}
+
+function sslTlv (tls: NonNullable<ClientEndpoint['tls']>): Buffer {
+  const flags = PP2_CLIENT_SSL | (tls.clientCn === undefined ? 0 : PP2_CLIENT_CERT_CONN)
+  const head = Buffer.alloc(5) // client flags, then verify = 0 (the TLS layer verified it)
+  head[0] = flags
+  const subs = [
+    ...(tls.version === undefined ? [] : [tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(tls.version, 'utf8'))]),
+    ...(tls.clientCn === undefined ? [] : [tlv(PP2_SUBTYPE_SSL_CN, Buffer.from(tls.clientCn, 'utf8'))])
+  ]
+  return tlv(PP2_TYPE_SSL, Buffer.concat([head, ...subs]))
+}
+
+function headerV2 (client: ClientEndpoint | undefined): Buffer {
+  const f = client === undefined ? undefined : family(client)
+  if (client === undefined || f === undefined) {
+    // LOCAL: the receiver uses the real connection's endpoints.
+    return Buffer.concat([V2_SIGNATURE, Buffer.from([0x20, 0x00, 0x00, 0x00])])
+  }
+  const addresses = Buffer.concat([ipBytes(f.src, f.v6), ipBytes(f.dst, f.v6), Buffer.alloc(4)])
+  addresses.writeUInt16BE(client.port, addresses.length - 4)
+  addresses.writeUInt16BE(client.localPort, addresses.length - 2)
+  const tlvs = client.tls === undefined ? Buffer.alloc(0) : sslTlv(client.tls)
+  const head = Buffer.alloc(4)
+  head[0] = 0x21 // version 2, PROXY
+  head[1] = f.v6 ? 0x21 : 0x11 // AF_INET6 or AF_INET, over STREAM
+  head.writeUInt16BE(addresses.length + tlvs.length, 2)
+  return Buffer.concat([V2_SIGNATURE, head, addresses, tlvs])
+}
