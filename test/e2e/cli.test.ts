@@ -8,7 +8,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
-import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
@@ -16,6 +15,7 @@ import WebSocket from 'ws'
 import { isRunning, stopChild, tail } from '../helpers/child.js'
 import { freePort } from '../helpers/free-port.js'
 import { waitUntil, withTimeout } from '../helpers/wait.js'
+import { httpGet } from '../helpers/http.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LISTENING = /listening on ws:\/\/127\.0\.0\.1:(\d+)\/mqtt/
@@ -100,20 +100,6 @@ async function waitListening (cli: Cli, ms: number): Promise<number> {
   }
 }
 
-async function httpGet (port: number, path: string): Promise<{ status: number, body: string }> {
-  const response = new Promise<{ status: number, body: string }>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.setTimeout(5000, () => req.destroy(new Error('HTTP request timed out')))
-  })
-  return await withTimeout(response, 6000, `GET ${path}`)
-}
 
 /** The HTTP status a WebSocket upgrade gets when it is refused. */
 async function refusedUpgradeStatus (url: string, protocol: string): Promise<number> {
@@ -215,7 +201,8 @@ describe('mqtt-ws-gateway serving', () => {
     const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--admin-port', String(adminPort)])
     await waitListening(cli, 10_000)
     await waitUntil(() => /admin on/.test(cli.stdout()), 2000, 'admin line')
-    const lines = cli.stdout().split('\n')
+    // JSON log lines interleave as pino flushes; the human lines must be adjacent.
+    const lines = cli.stdout().split('\n').filter((line) => !line.startsWith('{'))
     const at = lines.findIndex((line) => LISTENING.test(line))
     assert.equal(lines[at + 1], `admin on http://127.0.0.1:${adminPort}/ (metrics, health, status)`)
     assert.deepEqual(await httpGet(adminPort, '/healthz'), { status: 200, body: 'ok\n' })

@@ -9,7 +9,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import http from 'node:http'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
@@ -20,6 +19,7 @@ import { isRunning, stopChild } from '../helpers/child.js'
 import { freePort } from '../helpers/free-port.js'
 import { waitUntil, withTimeout } from '../helpers/wait.js'
 import { startTcpBroker } from './support/brokers.js'
+import { httpGet } from '../helpers/http.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LISTENING = /listening on (ws:\/\/127\.0\.0\.1:\d+\/mqtt) \(upstream mqtt:\/\/127\.0\.0\.1:\d+, 2 workers\)/
@@ -89,19 +89,6 @@ async function waitFor (cluster: Cluster, check: () => boolean, ms: number, what
   }
 }
 
-async function httpGet (port: number, path: string): Promise<{ status: number, body: string }> {
-  const response = new Promise<{ status: number, body: string }>((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { body += chunk })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-  })
-  return await withTimeout(response, 8000, `GET ${path}`)
-}
 
 async function activeConnections (adminPort: number): Promise<number> {
   const { status, body } = await httpGet(adminPort, '/metrics')
