@@ -15,7 +15,7 @@ import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
 import { createLogger, logLifecycle } from './observe/logger.js'
 import type { Logger } from './observe/logger.js'
-import { changedOptions, resolveOptions } from './options.js'
+import { changedOptions, resolveOptions, upstreamList } from './options.js'
 import { AdminServer } from './server/admin.js'
 import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
@@ -24,6 +24,7 @@ import { rejectUpgrade } from './server/reject.js'
 import { UpgradeHandler } from './server/upgrade.js'
 import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
 import { EmbeddedBroker } from './upstream/embedded.js'
+import { UpstreamPool } from './upstream/pool.js'
 import { TcpUpstream } from './upstream/tcp.js'
 import type { Upstream } from './upstream/upstream.js'
 
@@ -138,12 +139,15 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.stopLogging = logLifecycle(this, this.logger)
     const { upstream, timeout } = { upstream: this.options.upstream, timeout: this.options.upstreamConnectTimeout }
     if (upstream !== undefined) {
-      this.upstreamImpl = new TcpUpstream(new URL(upstream), timeout, {
+      const members = upstreamList(upstream).map((url) => new TcpUpstream(new URL(url), timeout, {
         ca: this.options.upstreamCa,
         cert: this.options.upstreamCert,
         key: this.options.upstreamKey,
         servername: this.options.upstreamServername
-      }, this.options.upstreamProxyProtocol)
+      }, this.options.upstreamProxyProtocol))
+      this.upstreamImpl = members.length === 1
+        ? members[0] as TcpUpstream
+        : new UpstreamPool(members, this.options.upstreamStrategy, this.options.upstreamBackoff)
     } else {
       const broker = await EmbeddedBroker.start(this.options)
       this.upstreamImpl = broker

@@ -19,6 +19,10 @@ export interface GatewayOptions {
   paths: string[]
   /** Upstream broker URL (`mqtt://host:port`); undefined starts the embedded broker. */
   upstream: string | undefined
+  /** With several upstreams (comma-separated, or --upstream repeated): failover or round-robin. */
+  upstreamStrategy: 'failover' | 'round-robin'
+  /** Milliseconds a broker that refused a connection is skipped. */
+  upstreamBackoff: number
   /** Embedded broker only: plain MQTT TCP port for non-WebSocket clients; 0 turns it off. */
   tcpPort: number
   /** Embedded broker only: address of the plain TCP listener (defaults to `host`). */
@@ -121,6 +125,8 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   port: 8000,
   paths: Object.freeze(['/mqtt']) as string[],
   upstream: undefined,
+  upstreamStrategy: 'failover',
+  upstreamBackoff: 5000,
   tcpPort: 1883,
   tcpHost: undefined,
   tlsCert: undefined,
@@ -243,9 +249,22 @@ function cidrList (name: string, value: unknown): void {
   }
 }
 
-function upstreamUrl (name: string, value: unknown): void {
+/** The upstream brokers named by the `upstream` option (a comma-separated list). */
+export function upstreamList (upstream: string | undefined): string[] {
+  return upstream === undefined ? [] : upstream.split(',').map((u) => u.trim()).filter((u) => u !== '')
+}
+
+function upstreamUrls (name: string, value: unknown): void {
   if (value === undefined) return
   if (typeof value !== 'string') throw new InvalidOptionError(name, 'must be a URL such as mqtt://broker:1883')
+  const urls = upstreamList(value)
+  if (urls.length === 0) throw new InvalidOptionError(name, 'names no broker')
+  for (const url of urls) upstreamUrl(name, url)
+  const secure = urls.map((u) => /^(mqtts|ssl|tls):/i.test(u))
+  if (secure.some((v) => v !== secure[0])) throw new InvalidOptionError(name, 'mixes mqtt:// and mqtts:// brokers')
+}
+
+function upstreamUrl (name: string, value: string): void {
   let url: URL
   try {
     url = new URL(value)
@@ -293,7 +312,9 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   host: nonEmptyString,
   port: integer(0, 65535),
   paths: pathList,
-  upstream: upstreamUrl,
+  upstream: upstreamUrls,
+  upstreamStrategy: oneOf(['failover', 'round-robin']),
+  upstreamBackoff: integer(0, 3_600_000),
   tcpPort: integer(0, 65535),
   tcpHost: optionalString,
   tlsCert: optionalString,
@@ -362,7 +383,7 @@ function checkCombinations (o: GatewayOptions): void {
   if ((o.upstreamCert === undefined) !== (o.upstreamKey === undefined)) {
     throw new InvalidOptionError(o.upstreamCert === undefined ? 'upstreamCert' : 'upstreamKey', 'must be given together with ' + (o.upstreamCert === undefined ? 'upstreamKey' : 'upstreamCert'))
   }
-  const secureUpstream = o.upstream !== undefined && /^(mqtts|ssl|tls):/.test(o.upstream)
+  const secureUpstream = o.upstream !== undefined && /^(mqtts|ssl|tls):/i.test(o.upstream.trim())
   for (const name of ['upstreamCa', 'upstreamCert', 'upstreamServername'] as const) {
     if (o[name] !== undefined && !secureUpstream) throw new InvalidOptionError(name, 'applies only to an mqtts:// upstream')
   }
@@ -395,6 +416,8 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   for (const name of Object.keys(input)) {
     if (!Object.hasOwn(checks, name)) throw new InvalidOptionError(name, 'is not a known option')
   }
+  // A config file may list several brokers as an array.
+  if (Array.isArray(input.upstream)) input = { ...input, upstream: (input.upstream as unknown[]).join(',') }
   const merged: GatewayOptions = { ...defaultOptions, paths: [...defaultOptions.paths] }
   for (const [name, value] of Object.entries(input)) {
     if (value !== undefined) (merged as unknown as Record<string, unknown>)[name] = value

@@ -108,7 +108,9 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
   }
   for (const name of optionNames) {
     const kind = kindOf(name)
-    config[flagName(name)] = kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: kind === 'list' }
+    // --upstream may be repeated: several brokers, joined into one list.
+    const repeatable = kind === 'list' || name === 'upstream'
+    config[flagName(name)] = kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: repeatable }
     // --no-X turns a boolean off over the environment or the config file.
     if (kind === 'boolean') config[`no-${flagName(name)}`] = { type: 'boolean' }
   }
@@ -122,7 +124,8 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
   for (const name of optionNames) {
     const value = values[flagName(name)] ?? (values[`no-${flagName(name)}`] === true ? false : undefined)
     if (value === undefined) continue
-    if (Array.isArray(value)) options[name] = value.flatMap((v) => coerce(name, String(v), `--${flagName(name)}`) as string[])
+    if (Array.isArray(value) && name === 'upstream') options[name] = value.map(String).join(',')
+    else if (Array.isArray(value)) options[name] = value.flatMap((v) => coerce(name, String(v), `--${flagName(name)}`) as string[])
     else options[name] = typeof value === 'boolean' ? value : coerce(name, value, `--${flagName(name)}`)
   }
   return {

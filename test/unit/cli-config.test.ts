@@ -231,6 +231,12 @@ describe('gatherOptions', () => {
     assert.deepEqual(options, { port: 3, host: 'env-host', logLevel: 'warn', paths: ['/file'], wsPingIdle: 22 })
   })
 
+  test('--upstream repeated names several brokers', () => {
+    const { options } = gatherOptions(['--upstream', 'mqtt://a:1883', '--upstream', 'mqtt://b:1883'], {})
+    assert.equal(options.upstream, 'mqtt://a:1883,mqtt://b:1883')
+    assert.equal(resolveOptions(options).upstream, 'mqtt://a:1883,mqtt://b:1883')
+  })
+
   test('--no-require-subprotocol turns off what the environment turned on', () => {
     const env = { MQTT_WS_GATEWAY_REQUIRE_SUBPROTOCOL: 'true' }
     assert.equal(gatherOptions([], env).options.requireSubprotocol, true)

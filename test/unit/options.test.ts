@@ -231,6 +231,14 @@ describe('resolveOptions: upstream', () => {
     assert.equal(resolveOptions({ upstream: 'mqtts://broker', upstreamCa: '/ca.pem' }).upstreamCa, '/ca.pem')
   })
 
+  test('several brokers: a comma-separated list, or an array from a config file', () => {
+    assert.equal(resolveOptions({ upstream: 'mqtt://a:1883, mqtt://b:1883' }).upstream, 'mqtt://a:1883, mqtt://b:1883')
+    assert.equal(resolveOptions({ upstream: ['mqtt://a', 'mqtt://b'] as unknown as string }).upstream, 'mqtt://a,mqtt://b')
+    assertInvalid({ upstream: 'mqtt://a,ftp://b' }, 'upstream')
+    assertInvalid({ upstream: 'mqtt://a,mqtts://b' }, 'upstream')
+    assertInvalid({ upstreamStrategy: 'random' }, 'upstreamStrategy')
+  })
+
   test('undefined means the embedded broker', () => {
     assert.equal(resolveOptions({ upstream: undefined }).upstream, undefined)
   })
