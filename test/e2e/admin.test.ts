@@ -326,3 +326,53 @@ describe('admin: routing and exposure', () => {
     assert.throws(() => gateway.address(), /not listening/)
   })
 })
+
+describe('/metrics counts every refusal and every gateway-initiated close by its reason', () => {
+  const JWT_SECRET = 'a-shared-secret-of-at-least-32-bytes!'
+  const refusals: { reason: string, status: number, options: CreateGatewayOptions, send: (url: string) => ReturnType<typeof upgrade> }[] = [
+    { reason: 'path', status: 404, options: {}, send: (url) => upgrade(url.replace('/mqtt', '/other'), { protocol: 'mqtt' }) },
+    { reason: 'bad_request', status: 400, options: {}, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'Sec-WebSocket-Key': 'bad' } }) },
+    { reason: 'subprotocol_missing', status: 400, options: { requireSubprotocol: true }, send: (url) => upgrade(url, {}) },
+    { reason: 'subprotocol_unsupported', status: 400, options: {}, send: (url) => upgrade(url, { protocol: 'chat' }) },
+    { reason: 'origin', status: 403, options: { allowedOrigins: ['https://ok.example'] }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { Origin: 'https://evil.example' } }) },
+    { reason: 'token_missing', status: 401, options: { jwtSecret: JWT_SECRET }, send: (url) => upgrade(url, { protocol: 'mqtt' }) },
+    { reason: 'token_invalid', status: 401, options: { jwtSecret: JWT_SECRET }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { Authorization: 'Bearer not.a.jwt' } }) },
+    { reason: 'upstream_unreachable', status: 502, options: { upstream: 'mqtt://127.0.0.1:1' }, send: (url) => upgrade(url, { protocol: 'mqtt' }) },
+    { reason: 'header_too_large', status: 431, options: { maxHeaderSize: 2048 }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'X-Pad': 'x'.repeat(4000) } }) },
+    { reason: 'limit_connections', status: 503, options: { maxConnections: 1 }, send: secondOf },
+    { reason: 'limit_ip', status: 429, options: { maxConnectionsPerIp: 1 }, send: secondOf },
+    { reason: 'limit_rate', status: 429, options: { connectRatePerIp: 1, connectBurstPerIp: 1 }, send: secondOf }
+  ]
+  /** Opens one connection (kept open), then answers with the second attempt. */
+  async function secondOf (url: string): ReturnType<typeof upgrade> {
+    const first = await upgrade(url, { protocol: 'mqtt' })
+    assert.ok(first.ok, 'the first connection is let in')
+    return await upgrade(url, { protocol: 'mqtt' })
+  }
+  for (const { reason, status, options, send } of refusals) {
+    test(`upgrade refused: ${reason} → ${status}`, async (t) => {
+      const { url, admin } = await startAdmin(t, options)
+      const result = await send(url)
+      assert.equal(!result.ok && result.status, status)
+      await waitUntil(async () => sample(await metrics(admin), 'mqtt_ws_gateway_upgrades_rejected_total', { reason }) === 1, 3000, `${reason} counted`)
+    })
+  }
+
+  const closes: { reason: string, code: number, options: CreateGatewayOptions, send: (raw: RawClient) => void }[] = [
+    { reason: 'text_frame', code: 1003, options: {}, send: (raw) => raw.send(Buffer.from([0x81, 0x80, 0, 0, 0, 0])) },
+    { reason: 'message_too_big', code: 1009, options: { maxMessageSize: 1024 }, send: (raw) => raw.sendBinary(Buffer.alloc(2000)) },
+    { reason: 'malformed_packet', code: 1002, options: {}, send: (raw) => raw.sendBinary(publishPacket('early', 'x')) },
+    { reason: 'connect_timeout', code: 1008, options: { firstPacketTimeout: 200 }, send: () => {} }
+  ]
+  for (const { reason, code, options, send } of closes) {
+    test(`closed by the gateway: ${reason} → ${code}`, async (t) => {
+      const { url, admin } = await startAdmin(t, options)
+      const raw = await connectRaw(url)
+      t.after(() => raw.destroy())
+      send(raw)
+      await raw.waitFor(() => raw.closeCode !== undefined, 3000, 'close frame')
+      assert.equal(raw.closeCode, code)
+      await waitUntil(async () => sample(await metrics(admin), 'mqtt_ws_gateway_connections_closed_total', { initiator: 'gateway', reason }) === 1, 3000, `${reason} counted`)
+    })
+  }
+})
