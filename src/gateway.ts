@@ -137,7 +137,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
 
   async listen (): Promise<GatewayAddress> {
     this.stopLogging = logLifecycle(this, this.logger)
-    const { upstream, timeout } = { upstream: this.options.upstream, timeout: this.options.upstreamConnectTimeout }
+    const { upstream, upstreamConnectTimeout: timeout } = this.options
     if (upstream !== undefined) {
       const members = upstreamList(upstream).map((url) => new TcpUpstream(new URL(url), timeout, {
         ca: this.options.upstreamCa,

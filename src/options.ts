@@ -432,15 +432,22 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
 }
 
 /** Options whose values are secret: masked wherever options are printed or logged. */
-export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret'])
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret'])
+
+function mask (name: string, value: unknown): unknown {
+  return SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value
+}
+
+/** Every option, secrets masked: for --print-config. */
+export function maskedOptions (options: ResolvedOptions): Record<string, unknown> {
+  return Object.fromEntries(optionNames.map((name) => [name, mask(name, options[name])]))
+}
 
 /** The options that differ from the defaults, secrets masked: for the start-up log line. */
 export function changedOptions (options: ResolvedOptions): Record<string, unknown> {
   const changed: Record<string, unknown> = {}
   for (const name of optionNames) {
-    const value = options[name]
-    if (JSON.stringify(value) === JSON.stringify(defaultOptions[name])) continue
-    changed[name] = SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value
+    if (JSON.stringify(options[name]) !== JSON.stringify(defaultOptions[name])) changed[name] = mask(name, options[name])
   }
   return changed
 }

@@ -3,8 +3,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { createGateway } from '../gateway.js'
-import { resolveOptions, SECRET_OPTIONS } from '../options.js'
-import type { ResolvedOptions } from '../options.js'
+import { maskedOptions, resolveOptions } from '../options.js'
 import { gatherOptions } from './config.js'
 import { helpText } from './help.js'
 import { packageVersion } from './version.js'
@@ -21,7 +20,7 @@ export async function serve (argv: string[]): Promise<number> {
   }
   const options = resolveOptions(cli.options)
   if (cli.printConfig) {
-    console.log(JSON.stringify(printableOptions(options), null, 2))
+    console.log(JSON.stringify(maskedOptions(options), null, 2))
     return 0
   }
   const workers = options.workers === 'auto' ? availableParallelism() : options.workers
@@ -65,8 +64,3 @@ function stopOnSignal (stop: () => Promise<void>): Promise<void> {
   })
 }
 
-/** Options safe to print or log: secrets are masked. */
-export function printableOptions (options: ResolvedOptions): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(options).map(([name, value]) =>
-    [name, SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value]))
-}
