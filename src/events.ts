@@ -24,8 +24,11 @@ export interface ConnectionOpenEvent {
   subprotocol: string | undefined
   /** Milliseconds from the upgrade request to the 101 answer (includes the upstream connect). */
   handshakeMs: number
-  /** Milliseconds the upstream TCP connect took (0 for the embedded broker). */
-  upstreamConnectMs: number
+  /**
+   * Milliseconds the upstream TCP connect took (0 for the embedded broker);
+   * undefined when the broker is chosen by client id, after the CONNECT.
+   */
+  upstreamConnectMs: number | undefined
 }
 
 export interface ConnectionConnectEvent {
@@ -44,6 +47,8 @@ export interface ConnectionCloseEvent {
   protocolVersion: number | undefined
   /** CONNACK return/reason code from the broker, if one arrived. */
   connackCode: number | undefined
+  /** The broker the connection was bridged to, if it got that far. */
+  broker: string | undefined
   initiator: CloseInitiator
   reason: CloseReason
   /** Close code sent to the client (or received from it when it closed first). */

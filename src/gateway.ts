@@ -231,10 +231,11 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   upgradeEnded (): void { this.pendingUpgrades-- }
 
   accept (accepted: AcceptedUpgrade): void {
+    const link = accepted.link
     const bridge = new Bridge(this, {
       connectionId: this.nextConnectionId++,
       client: accepted.client,
-      upstream: accepted.link.stream,
+      upstream: link,
       remoteAddress: accepted.remoteAddress,
       auth: accepted.auth
     })
@@ -247,7 +248,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       path: accepted.path,
       subprotocol: accepted.subprotocol,
       handshakeMs: accepted.handshakeMs,
-      upstreamConnectMs: accepted.link.connectMs
+      upstreamConnectMs: typeof link === 'function' ? undefined : link.connectMs
     })
     bridge.start(accepted.head)
   }

@@ -19,8 +19,8 @@ export interface GatewayOptions {
   paths: string[]
   /** Upstream broker URL (`mqtt://host:port`); undefined starts the embedded broker. */
   upstream: string | undefined
-  /** With several upstreams (comma-separated, or --upstream repeated): failover or round-robin. */
-  upstreamStrategy: 'failover' | 'round-robin'
+  /** With several upstreams (comma-separated, or --upstream repeated): failover, round-robin, or hash by client id. */
+  upstreamStrategy: 'failover' | 'round-robin' | 'hash'
   /** Milliseconds a broker that refused a connection is skipped. */
   upstreamBackoff: number
   /** Embedded broker only: plain MQTT TCP port for non-WebSocket clients; 0 turns it off. */
@@ -313,7 +313,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   port: integer(0, 65535),
   paths: pathList,
   upstream: upstreamUrls,
-  upstreamStrategy: oneOf(['failover', 'round-robin']),
+  upstreamStrategy: oneOf(['failover', 'round-robin', 'hash']),
   upstreamBackoff: integer(0, 3_600_000),
   tcpPort: integer(0, 65535),
   tcpHost: optionalString,

@@ -16,10 +16,11 @@ import { closeReasons, CloseCode } from '../errors.js'
 import type { CloseInitiator, CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
-import { connackCode, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
+import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
 import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
+import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
 import { FrameReader, Opcode } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
@@ -39,7 +40,8 @@ export interface BridgeContext {
 export interface BridgeEndpoints {
   connectionId: number
   client: Socket
-  upstream: Duplex
+  /** The broker connection, or how to open it once the CONNECT names the client. */
+  upstream: UpstreamLink | OpenUpstream
   remoteAddress: string
   /** What the client's token grants, when the upgrade checked one. */
   auth?: TokenGrant | undefined
@@ -56,7 +58,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   readonly remoteAddress: string
   private readonly ctx: BridgeContext
   private readonly client: Socket
-  private readonly upstream: Duplex
+  /** Undefined only while the broker is chosen by client id and not yet connected. */
+  private upstream: Duplex | undefined
+  private readonly openUpstream: OpenUpstream | undefined
+  /** The connect after CONNECT in flight: client bytes wait in `pending`. */
+  private upstreamOpening: { abort: AbortController, pending: Buffer[], endWhenOpen: boolean } | undefined
+  private broker: string | undefined
   private readonly reader: FrameReader
   private readonly fromClient = new PacketScanner()
   private readonly toClient = new PacketScanner()
@@ -109,7 +116,14 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.connectionId = endpoints.connectionId
     this.remoteAddress = endpoints.remoteAddress
     this.client = endpoints.client
-    this.upstream = endpoints.upstream
+    if (typeof endpoints.upstream === 'function') {
+      this.openUpstream = endpoints.upstream
+      // Nothing to close on that side until the connect after CONNECT.
+      this.upstreamClosed = true
+    } else {
+      this.upstream = endpoints.upstream.stream
+      this.broker = endpoints.upstream.broker
+    }
     this.auth = endpoints.auth
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
@@ -127,15 +141,19 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     client.on('end', this.onClientEnd)
     client.on('error', this.onClientError)
     client.on('close', this.onClientClose)
-    upstream.on('data', this.onUpstreamData)
-    upstream.on('end', this.onUpstreamEnd)
-    upstream.on('error', this.onUpstreamError)
-    upstream.on('close', this.onUpstreamClose)
+    if (upstream !== undefined) this.listenToUpstream(upstream)
     // Until CONNECT the first-packet timer watches the connection; the idle
     // pinger takes over after it, so one timer per connection lives at a time.
     this.firstPacketTimer = setTimeout(this.onFirstPacketTimeout, this.ctx.options.firstPacketTimeout).unref()
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
     if (head.length > 0) this.onClientData(head)
+  }
+
+  private listenToUpstream (upstream: Duplex): void {
+    upstream.on('data', this.onUpstreamData)
+    upstream.on('end', this.onUpstreamEnd)
+    upstream.on('error', this.onUpstreamError)
+    upstream.on('close', this.onUpstreamClose)
   }
 
   // ── client → broker ────────────────────────────────────────────────────
@@ -163,13 +181,20 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private writeUpstream (bytes: Buffer): void {
+    const upstream = this.upstream
+    if (upstream === undefined) {
+      // The broker is still being connected: the rest of this chunk waits
+      // (a copy: the reader reuses its chunk); the client socket is paused.
+      this.upstreamOpening?.pending.push(Buffer.from(bytes))
+      return
+    }
     if (!this.upstreamCorked) {
       this.upstreamCorked = true
-      this.upstream.cork()
+      upstream.cork()
       flushAtEndOfTurn(this)
     }
-    this.upstream.write(bytes)
-    if (this.upstream.writableLength > this.ctx.options.highWaterMark && !this.clientPaused) {
+    upstream.write(bytes)
+    if (upstream.writableLength > this.ctx.options.highWaterMark && !this.clientPaused) {
       this.pauseClient()
     }
   }
@@ -212,7 +237,55 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     })
     // An empty client id asks the broker to assign one: nothing to take over.
     if (connect.clientId !== '') this.takeOverPrevious(connect.clientId)
-    this.writeUpstream(all)
+    if (this.upstream === undefined) this.connectUpstream(connect.clientId, all)
+    else this.writeUpstream(all)
+  }
+
+  /** The broker depends on the client id: connect now that the CONNECT named it. */
+  private connectUpstream (clientId: string, connectPacket: Buffer): void {
+    const abort = new AbortController()
+    this.upstreamOpening = { abort, pending: [connectPacket], endWhenOpen: false }
+    // The client's next packets wait in its socket, not in the gateway.
+    this.client.pause()
+    ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(this.onUpstreamOpened, this.onUpstreamUnavailable)
+  }
+
+  private readonly onUpstreamOpened = (link: UpstreamLink): void => {
+    const opening = this.upstreamOpening
+    this.upstreamOpening = undefined
+    // A client that closed cleanly meanwhile still has its packets delivered.
+    if (opening === undefined || (this.state !== 'open' && !opening.endWhenOpen)) {
+      link.stream.destroy()
+      this.finishIfDone()
+      return
+    }
+    this.upstream = link.stream
+    this.broker = link.broker
+    this.upstreamClosed = false
+    this.listenToUpstream(link.stream)
+    for (const bytes of opening.pending) this.writeUpstream(bytes)
+    if (opening.endWhenOpen) this.endUpstreamAfterFlush()
+    else if (!this.clientPaused) this.client.resume()
+  }
+
+  private readonly onUpstreamUnavailable = (err: unknown): void => {
+    this.upstreamOpening = undefined
+    if (this.state === 'open') {
+      // Say it in MQTT, as a broker that is down would: clients back off.
+      const connack = connackServerUnavailable(this.protocolVersion ?? 4)
+      this.connackSeen = true
+      this.connack = connackCode(connack)
+      this.sendToClient([connack], connack.length)
+      this.fail('upstream_unreachable', err instanceof Error ? err.message : String(err))
+    }
+    this.finishIfDone()
+  }
+
+  /** Drops the broker connection at once, or the connect still in flight. */
+  private destroyUpstream (): void {
+    this.upstream?.destroy()
+    // The connect rejects, and onUpstreamUnavailable finishes the teardown.
+    this.upstreamOpening?.abort.abort()
   }
 
   private takeOverPrevious (clientId: string): void {
@@ -235,7 +308,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (this.protocolVersion === 5) this.sendToClient([DISCONNECT_SESSION_TAKEN_OVER], DISCONNECT_SESSION_TAKEN_OVER.length)
     this.beginClose('takeover', 'client id connected again', CloseCode.normal)
     // Both sockets go now, before the new CONNECT is written upstream.
-    this.upstream.destroy()
+    this.destroyUpstream()
     this.sendCloseFrame(CloseCode.normal, 'session taken over')
     this.flushTurn()
     this.client.end()
@@ -306,7 +379,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     }
     if (this.upstreamCorked) {
       this.upstreamCorked = false
-      this.upstream.uncork()
+      this.upstream?.uncork()
     }
   }
 
@@ -315,7 +388,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private pauseClient (): void {
     this.clientPaused = true
     this.client.pause()
-    this.upstream.once('drain', this.resumeClient)
+    this.upstream?.once('drain', this.resumeClient)
     this.startDrainTimer('broker_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
   }
@@ -329,7 +402,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private pauseUpstream (): void {
     this.upstreamPaused = true
-    this.upstream.pause()
+    this.upstream?.pause()
     this.client.once('drain', this.resumeUpstream)
     this.startDrainTimer('client_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
@@ -338,7 +411,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly resumeUpstream = (): void => {
     this.upstreamPaused = false
     this.stopDrainTimer()
-    if (this.state === 'open') this.upstream.resume()
+    if (this.state === 'open') this.upstream?.resume()
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
   }
 
@@ -439,14 +512,14 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.beginClose('client_error', err.code ?? err.message, undefined)
     // A client that vanished gets no more bytes upstream: drop the broker
     // connection now, or the broker sees this client id live twice.
-    this.upstream.destroy()
+    this.destroyUpstream()
   }
 
   private readonly onClientClose = (): void => {
     this.clientClosed = true
     if (this.state === 'open') {
       this.beginClose('client_error', 'connection lost', undefined)
-      this.upstream.destroy()
+      this.destroyUpstream()
     }
     this.finishIfDone()
   }
@@ -459,7 +532,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
-    this.upstream.end()
+    this.upstream?.end()
   }
 
   private readonly onUpstreamError = (err: NodeJS.ErrnoException): void => {
@@ -487,7 +560,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (this.state !== 'open') return
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
-    this.upstream.destroy()
+    this.destroyUpstream()
     if (reason === 'client_drain_timeout') {
       // Its buffer is full: not even a close frame would reach it.
       this.client.destroy()
@@ -539,13 +612,18 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private endUpstreamAfterFlush (): void {
     if (this.connectBytes !== undefined) {
       // No complete CONNECT yet: nothing worth delivering.
-      this.upstream.destroy()
+      this.destroyUpstream()
+      return
+    }
+    if (this.upstreamOpening !== undefined) {
+      // The broker is being connected: deliver what waits, then end.
+      this.upstreamOpening.endWhenOpen = true
       return
     }
     this.flushTurn()
-    this.upstream.end()
+    this.upstream?.end()
     // Read (and drop) what the broker still sends, so its FIN arrives.
-    this.upstream.resume()
+    this.upstream?.resume()
   }
 
   /** Records who closed first and why; starts the close timer. Once only. */
@@ -568,11 +646,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private readonly onCloseTimeout = (): void => {
     this.client.destroy()
-    this.upstream.destroy()
+    if (this.upstreamOpening !== undefined) this.upstreamOpening.endWhenOpen = false
+    this.destroyUpstream()
   }
 
   private finishIfDone (): void {
-    if (this.state === 'closed' || !this.clientClosed || !this.upstreamClosed) return
+    if (this.state === 'closed' || !this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
     this.state = 'closed'
     clearTimeout(this.closeTimer)
     clearTimeout(this.drainTimer)
@@ -584,6 +663,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       clientId: this.clientId,
       protocolVersion: this.protocolVersion,
       connackCode: this.connack,
+      broker: this.broker,
       initiator: this.closeInitiator,
       reason: this.closeReason,
       closeCode: this.closeCode,
@@ -602,7 +682,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   get packetsFromClient (): number { return this.fromClient.packets }
   get packetsToClient (): number { return this.toClient.packets }
   /** Bytes waiting in the gateway for either side. */
-  get bufferedBytes (): number { return this.client.writableLength + this.upstream.writableLength + this.heldBytes }
+  get bufferedBytes (): number { return this.client.writableLength + (this.upstream?.writableLength ?? 0) + this.heldBytes }
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {

@@ -11,7 +11,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   port: 'WebSocket port (0 = any free port)',
   paths: 'path that accepts WebSocket upgrades (repeatable, or comma-separated)',
   upstream: 'broker to bridge to, mqtt://host:port or mqtts://host:port; repeat (or comma-separate) for several (omit for the embedded broker)',
-  upstreamStrategy: 'with several upstreams: failover (first that accepts) or round-robin',
+  upstreamStrategy: 'with several upstreams: failover (first that accepts), round-robin, or hash (by MQTT client id: a client always lands on the same broker)',
   upstreamBackoff: 'ms a broker that refused a connection is skipped',
   tcpPort: 'embedded broker only: plain MQTT TCP port (0 = off)',
   tcpHost: 'embedded broker only: address of the TCP listener (default: --host)',

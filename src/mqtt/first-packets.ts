@@ -67,3 +67,16 @@ export function connackCode (packet: Uint8Array): number | undefined {
  * MQTT 3.1.1 has no such packet; those clients just see the close.
  */
 export const DISCONNECT_SESSION_TAKEN_OVER = Buffer.from([0xe0, 0x01, 0x8e])
+
+/**
+ * The CONNACK a broker that is down would send, when the gateway finds no
+ * broker for a client that has already CONNECTed: return code 3 "Server
+ * unavailable" (3.1 and 3.1.1) or reason 0x88 "Server unavailable" (5).
+ * Clients report it as such and back off, instead of treating a bare close
+ * as a network fault and reconnecting at once.
+ */
+export function connackServerUnavailable (protocolVersion: number): Buffer {
+  return protocolVersion === 5
+    ? Buffer.from([0x20, 0x03, 0x00, 0x88, 0x00])
+    : Buffer.from([0x20, 0x02, 0x00, 0x03])
+}

@@ -25,7 +25,7 @@ export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
       path: e.path,
       subprotocol: e.subprotocol ?? null,
       handshakeMs: round(e.handshakeMs),
-      upstreamConnectMs: round(e.upstreamConnectMs)
+      upstreamConnectMs: e.upstreamConnectMs === undefined ? null : round(e.upstreamConnectMs)
     }, 'connection opened'),
     connect: (e) => logger.debug({
       event: 'connect', conn: e.connectionId, clientId: e.clientId, mqtt: e.protocolVersion, keepalive: e.keepalive
@@ -37,6 +37,7 @@ export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
       clientId: e.clientId ?? null,
       mqtt: e.protocolVersion ?? null,
       connack: e.connackCode ?? null,
+      broker: e.broker ?? null,
       closedBy: e.initiator,
       reason: e.reason,
       code: e.closeCode ?? null,

@@ -138,7 +138,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
     ? undefined
     : new Histogram({
       name: name('upstream_connect_duration_seconds'),
-      help: 'Connect to the upstream broker during an upgrade.',
+      help: 'Connect to the upstream broker during an upgrade (with --upstream-strategy hash the connect follows the CONNECT and is not observed here).',
       buckets: LATENCY_BUCKETS,
       registers
     })
@@ -159,7 +159,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
     open: (e) => {
       opened.inc()
       handshake.observe(e.handshakeMs / 1000)
-      upstreamConnect?.observe(e.upstreamConnectMs / 1000)
+      if (e.upstreamConnectMs !== undefined) upstreamConnect?.observe(e.upstreamConnectMs / 1000)
     },
     reject: (e) => rejected.inc({ reason: e.reason }),
     close: (e) => {

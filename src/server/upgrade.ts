@@ -16,7 +16,7 @@ import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
-import type { Upstream, UpstreamLink } from '../upstream/upstream.js'
+import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.js'
 import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
 import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
@@ -47,7 +47,8 @@ export interface UpgradeHost {
 export interface AcceptedUpgrade {
   client: Socket
   head: Buffer
-  link: UpstreamLink
+  /** The broker connection, or how to open it once the client id is known. */
+  link: UpstreamLink | OpenUpstream
   remoteAddress: string
   remotePort: number
   path: string
@@ -145,24 +146,21 @@ export class UpgradeHandler {
   private async connectThenAccept (req: IncomingMessage, socket: Socket, head: Buffer, path: string, started: number): Promise<boolean> {
     const auth = await this.authorize(req, socket, path)
     if (auth === false) return false
-    const abort = new AbortController()
-    const onGone = (): void => abort.abort()
-    socket.once('close', onGone)
-    socket.on('error', onGone)
-    let link: UpstreamLink
-    try {
-      link = await this.host.upstream.connect(abort.signal, this.clientEndpoint(req, socket))
-    } catch (err) {
-      if (socket.destroyed) return false
-      const rejection = err instanceof UpstreamConnectError ? err : new UpstreamConnectError('upstream_unreachable', String(err))
-      this.reject(socket, req, path, rejection.reason, rejection.message)
-      return false
-    } finally {
-      socket.removeListener('close', onGone)
-      socket.removeListener('error', onGone)
+    const upstream = this.host.upstream
+    let link: UpstreamLink | OpenUpstream
+    if (upstream.routesByClientId === true) {
+      // The broker depends on the client id, which only the CONNECT after
+      // the 101 carries: the bridge connects then (and answers a CONNACK
+      // "server unavailable" if no broker takes it).
+      const endpoint = this.clientEndpoint(req, socket)
+      link = (clientId, signal) => upstream.connect(signal, endpoint, clientId)
+    } else {
+      const opened = await this.connectUpstream(req, socket, path)
+      if (opened === undefined) return false
+      link = opened
     }
     if (socket.destroyed || !socket.readable) {
-      link.stream.destroy()
+      if (typeof link !== 'function') link.stream.destroy()
       return false
     }
     let adopted: AdoptedWebSocket | undefined
@@ -172,7 +170,7 @@ export class UpgradeHandler {
       : adopted?.adoptedSocket as Socket | undefined
     if (adopted === undefined || client === undefined) {
       // ws refused the handshake itself (and answered 400).
-      link.stream.destroy()
+      if (typeof link !== 'function') link.stream.destroy()
       return false
     }
     this.host.accept({
@@ -187,6 +185,25 @@ export class UpgradeHandler {
       auth
     })
     return true
+  }
+
+  /** The broker connection, before the 101; undefined when the client was refused or left. */
+  private async connectUpstream (req: IncomingMessage, socket: Socket, path: string): Promise<UpstreamLink | undefined> {
+    const abort = new AbortController()
+    const onGone = (): void => abort.abort()
+    socket.once('close', onGone)
+    socket.on('error', onGone)
+    try {
+      return await this.host.upstream.connect(abort.signal, this.clientEndpoint(req, socket))
+    } catch (err) {
+      if (socket.destroyed) return undefined
+      const rejection = err instanceof UpstreamConnectError ? err : new UpstreamConnectError('upstream_unreachable', String(err))
+      this.reject(socket, req, path, rejection.reason, rejection.message)
+      return undefined
+    } finally {
+      socket.removeListener('close', onGone)
+      socket.removeListener('error', onGone)
+    }
   }
 
   /** Who the broker should see, for the PROXY protocol header. */

@@ -53,7 +53,7 @@ export class EmbeddedBroker implements Upstream {
   async connect (): Promise<UpstreamLink> {
     const [ours, theirs] = duplexPair()
     this.broker.handle(theirs)
-    return { stream: ours, connectMs: 0 }
+    return { stream: ours, connectMs: 0, broker: 'embedded' }
   }
 
   async close (): Promise<void> {

@@ -68,7 +68,7 @@ export class TcpUpstream implements Upstream {
       const ready = (): void => {
         cleanup()
         raw.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
-        resolve({ stream: socket, connectMs: performance.now() - started })
+        resolve({ stream: socket, connectMs: performance.now() - started, broker: this.description })
       }
       raw.once('error', onError)
       raw.once('connect', () => {
