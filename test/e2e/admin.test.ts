@@ -9,15 +9,18 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
+import { SignJWT } from 'jose'
+import type { JWTPayload } from 'jose'
 import { GatewayServer } from '../../src/gateway.js'
 import type { CreateGatewayOptions, InternalOptions } from '../../src/gateway.js'
 import { freePort } from '../helpers/free-port.js'
-import { waitUntil } from '../helpers/wait.js'
+import { waitUntil, withTimeout } from '../helpers/wait.js'
+import { blackhole } from './support/blackhole.js'
 import { startTcpBroker } from './support/brokers.js'
 import type { TcpBroker } from './support/brokers.js'
 import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
 import { connectRaw, upgrade } from './support/raw-client.js'
-import type { RawClient } from './support/raw-client.js'
+import type { RawClient, UpgradeResult } from './support/raw-client.js'
 
 /** Fast probes and samples, so tests wait for milliseconds, not seconds. */
 const FAST: InternalOptions = { admin: { probeIntervalMs: 100, sampleIntervalMs: 100 } }
@@ -329,7 +332,23 @@ describe('admin: routing and exposure', () => {
 
 describe('/metrics counts every refusal and every gateway-initiated close by its reason', () => {
   const JWT_SECRET = 'a-shared-secret-of-at-least-32-bytes!'
-  const refusals: { reason: string, status: number, options: CreateGatewayOptions, send: (url: string) => ReturnType<typeof upgrade> }[] = [
+  /** An HS256 token for JWT_SECRET; `exp` in epoch seconds, or a jose time span. */
+  function signed (claims: JWTPayload, exp: number | string = '1h'): Promise<string> {
+    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp).sign(new TextEncoder().encode(JWT_SECRET))
+  }
+  /** An upstream whose TCP connect hangs (a listener with a full backlog), killed after the test. */
+  async function hanging (t: TestContext): Promise<string> {
+    return `mqtt://127.0.0.1:${await blackhole(t)}`
+  }
+
+  const refusals: {
+    reason: string
+    status: number
+    options: CreateGatewayOptions
+    /** The broker to bridge to instead of the fixture's Aedes, made for this test. */
+    upstream?: (t: TestContext) => Promise<string>
+    send: (url: string, fixture: Admin) => Promise<UpgradeResult>
+  }[] = [
     { reason: 'path', status: 404, options: {}, send: (url) => upgrade(url.replace('/mqtt', '/other'), { protocol: 'mqtt' }) },
     { reason: 'bad_request', status: 400, options: {}, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'Sec-WebSocket-Key': 'bad' } }) },
     { reason: 'subprotocol_missing', status: 400, options: { requireSubprotocol: true }, send: (url) => upgrade(url, {}) },
@@ -338,36 +357,89 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
     { reason: 'token_missing', status: 401, options: { jwtSecret: JWT_SECRET }, send: (url) => upgrade(url, { protocol: 'mqtt' }) },
     { reason: 'token_invalid', status: 401, options: { jwtSecret: JWT_SECRET }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { Authorization: 'Bearer not.a.jwt' } }) },
     { reason: 'upstream_unreachable', status: 502, options: { upstream: 'mqtt://127.0.0.1:1' }, send: (url) => upgrade(url, { protocol: 'mqtt' }) },
+    // The first probe of the hanging broker holds listen() for upstreamConnectTimeout: keep it short.
+    { reason: 'upstream_timeout', status: 502, options: { upstreamConnectTimeout: 300 }, upstream: hanging, send: (url) => upgrade(url, { protocol: 'mqtt' }) },
     { reason: 'header_too_large', status: 431, options: { maxHeaderSize: 2048 }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'X-Pad': 'x'.repeat(4000) } }) },
+    { reason: 'handshake_timeout', status: 408, options: { handshakeTimeout: 300 }, send: unfinishedRequest },
     { reason: 'limit_connections', status: 503, options: { maxConnections: 1 }, send: secondOf },
+    { reason: 'limit_handshakes', status: 503, options: { maxPendingUpgrades: 1, upstreamConnectTimeout: 800 }, upstream: hanging, send: whileOnePending },
     { reason: 'limit_ip', status: 429, options: { maxConnectionsPerIp: 1 }, send: secondOf },
     { reason: 'limit_rate', status: 429, options: { connectRatePerIp: 1, connectBurstPerIp: 1 }, send: secondOf }
   ]
   /** Opens one connection (kept open), then answers with the second attempt. */
-  async function secondOf (url: string): ReturnType<typeof upgrade> {
+  async function secondOf (url: string): Promise<UpgradeResult> {
     const first = await upgrade(url, { protocol: 'mqtt' })
     assert.ok(first.ok, 'the first connection is let in')
     return await upgrade(url, { protocol: 'mqtt' })
   }
-  for (const { reason, status, options, send } of refusals) {
+  /** Answers with a second upgrade sent while the first one waits on the (hanging) broker connect. */
+  async function whileOnePending (url: string, { gateway }: Admin): Promise<UpgradeResult> {
+    const first = upgrade(url, { protocol: 'mqtt' })
+    await waitUntil(() => gateway.pendingUpgrades === 1, 2000, 'the first upgrade pending on the broker connect')
+    const second = await upgrade(url, { protocol: 'mqtt' })
+    const firstResult = await first
+    assert.equal(!firstResult.ok && firstResult.status, 502, 'the first one times out on the broker')
+    return second
+  }
+  /** Sends the start of an upgrade request and never its blank line; answers with what came back before the close. */
+  async function unfinishedRequest (url: string): Promise<UpgradeResult> {
+    const { port, pathname } = new URL(url)
+    const socket = net.connect(Number(port), '127.0.0.1')
+    socket.on('error', () => {})
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { answer += chunk })
+    try {
+      await withTimeout(once(socket, 'connect'), 2000, 'connect')
+      socket.write(`GET ${pathname} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`)
+      await withTimeout(once(socket, 'close'), 3000, 'the gateway closing the unfinished request')
+    } finally {
+      socket.destroy()
+    }
+    const [head = '', body = ''] = answer.split('\r\n\r\n')
+    return { ok: false, status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), body, headers: {} }
+  }
+  for (const { reason, status, options, upstream, send } of refusals) {
     test(`upgrade refused: ${reason} → ${status}`, async (t) => {
-      const { url, admin } = await startAdmin(t, options)
-      const result = await send(url)
+      const fixture = await startAdmin(t, upstream === undefined ? options : { ...options, upstream: await upstream(t) })
+      const result = await send(fixture.url, fixture)
       assert.equal(!result.ok && result.status, status)
-      await waitUntil(async () => sample(await metrics(admin), 'mqtt_ws_gateway_upgrades_rejected_total', { reason }) === 1, 3000, `${reason} counted`)
+      await waitUntil(async () => sample(await metrics(fixture.admin), 'mqtt_ws_gateway_upgrades_rejected_total', { reason }) === 1, 3000, `${reason} counted`)
     })
   }
 
-  const closes: { reason: string, code: number, options: CreateGatewayOptions, send: (raw: RawClient) => void }[] = [
+  const closes: {
+    reason: string
+    code: number
+    options: CreateGatewayOptions
+    /** A token to upgrade with (Authorization: Bearer), made just before the upgrade. */
+    token?: () => Promise<string>
+    send: (raw: RawClient) => void
+  }[] = [
     { reason: 'text_frame', code: 1003, options: {}, send: (raw) => raw.send(Buffer.from([0x81, 0x80, 0, 0, 0, 0])) },
     { reason: 'message_too_big', code: 1009, options: { maxMessageSize: 1024 }, send: (raw) => raw.sendBinary(Buffer.alloc(2000)) },
     { reason: 'malformed_packet', code: 1002, options: {}, send: (raw) => raw.sendBinary(publishPacket('early', 'x')) },
-    { reason: 'connect_timeout', code: 1008, options: { firstPacketTimeout: 200 }, send: () => {} }
+    { reason: 'connect_timeout', code: 1008, options: { firstPacketTimeout: 200 }, send: () => {} },
+    {
+      reason: 'token_expired',
+      code: 1008,
+      options: { jwtSecret: JWT_SECRET, jwtClockTolerance: 0 },
+      // 0.5 to 1.5 s ahead: valid at the upgrade, expired soon after the CONNECT.
+      token: () => signed({}, Math.ceil(Date.now() / 1000 + 0.5)),
+      send: (raw) => raw.sendBinary(connectPacket('short-lived'))
+    },
+    {
+      reason: 'client_id_mismatch',
+      code: 1008,
+      options: { jwtSecret: JWT_SECRET, jwtClientIdClaim: 'sub' },
+      token: () => signed({ sub: 'device-7' }),
+      send: (raw) => raw.sendBinary(connectPacket('device-8'))
+    }
   ]
-  for (const { reason, code, options, send } of closes) {
+  for (const { reason, code, options, token, send } of closes) {
     test(`closed by the gateway: ${reason} → ${code}`, async (t) => {
       const { url, admin } = await startAdmin(t, options)
-      const raw = await connectRaw(url)
+      const raw = await connectRaw(url, { protocol: 'mqtt', ...(token === undefined ? {} : { headers: { Authorization: `Bearer ${await token()}` } }) })
       t.after(() => raw.destroy())
       send(raw)
       await raw.waitFor(() => raw.closeCode !== undefined, 3000, 'close frame')

@@ -4,7 +4,6 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
@@ -12,6 +11,7 @@ import { createGateway } from '../../src/index.js'
 import type { Gateway } from '../../src/index.js'
 import { captureLogs } from './support/logs.js'
 import { upgrade } from './support/raw-client.js'
+import { blackhole } from './support/blackhole.js'
 
 async function listening (options: Parameters<typeof createGateway>[0]): Promise<{ gateway: Gateway, url: string, logs: ReturnType<typeof captureLogs> }> {
   const logs = captureLogs()
@@ -107,22 +107,6 @@ describe('handshake options', () => {
     if (second.ok) second.client.destroy()
   })
 })
-
-/** A port whose listener's backlog is full: SYNs are dropped, so connect() hangs. */
-async function blackhole (t: { after: (fn: () => void) => void }): Promise<number> {
-  const child = spawn('/usr/bin/python3', ['-c', [
-    'import socket, sys, time',
-    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
-    'port = s.getsockname()[1]',
-    'fill = [socket.socket() for _ in range(4)]',
-    '[c.setblocking(False) for c in fill]',
-    '[c.connect_ex(("127.0.0.1", port)) for c in fill]',
-    'print(port, flush=True); time.sleep(20)'
-  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.after(() => child.kill('SIGKILL'))
-  const [line] = await once(child.stdout, 'data') as [Buffer]
-  return Number(line.toString().trim())
-}
 
 describe('upstream connect during the upgrade', () => {
   it('answers 502 when the broker refuses the connection, never 101', async (t) => {

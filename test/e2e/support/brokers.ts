@@ -27,10 +27,13 @@ function relay (socket: net.Socket): import('node:stream').Duplex {
   const [ours, theirs] = duplexPair()
   socket.on('data', (chunk: Buffer) => ours.write(chunk))
   ours.on('data', (chunk: Buffer) => socket.write(chunk))
-  socket.on('end', () => ours.end())
+  let ended = false
+  socket.on('end', () => { ended = true; ours.end() })
   ours.on('end', () => socket.end())
-  // Not on 'close': a clean close must let the relay hand over what it holds.
-  socket.on('error', () => ours.destroy())
+  // After a clean close ('end' first) the relay hands over what it holds;
+  // a socket destroyed without one must not leave Aedes a client whose
+  // 30-second CONNECT timer keeps the test process alive.
+  socket.on('close', () => { if (!ended) ours.destroy() })
   ours.on('close', () => socket.destroy())
   ours.on('error', () => {})
   return theirs
