@@ -62,7 +62,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private upstream: Duplex | undefined
   private readonly openUpstream: OpenUpstream | undefined
   /** The connect after CONNECT in flight: client bytes wait in `pending`. */
-  private upstreamOpening: { abort: AbortController, pending: Buffer[], endWhenOpen: boolean } | undefined
+  private upstreamOpening: { abort: AbortController, pending: Buffer[], pendingBytes: number, endWhenOpen: boolean } | undefined
   private broker: string | undefined
   private readonly reader: FrameReader
   private readonly fromClient = new PacketScanner()
@@ -183,9 +183,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private writeUpstream (bytes: Buffer): void {
     const upstream = this.upstream
     if (upstream === undefined) {
-      // The broker is still being connected: the rest of this chunk waits
-      // (a copy: the reader reuses its chunk); the client socket is paused.
-      this.upstreamOpening?.pending.push(Buffer.from(bytes))
+      this.holdUntilUpstreamOpen(bytes)
       return
     }
     if (!this.upstreamCorked) {
@@ -244,10 +242,19 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   /** The broker depends on the client id: connect now that the CONNECT named it. */
   private connectUpstream (clientId: string, connectPacket: Buffer): void {
     const abort = new AbortController()
-    this.upstreamOpening = { abort, pending: [connectPacket], endWhenOpen: false }
-    // The client's next packets wait in its socket, not in the gateway.
-    this.client.pause()
+    this.upstreamOpening = { abort, pending: [connectPacket], pendingBytes: connectPacket.length, endWhenOpen: false }
     ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(this.onUpstreamOpened, this.onUpstreamUnavailable)
+  }
+
+  /** The broker is being connected: hold the client's bytes (a copy: the reader reuses its chunk). */
+  private holdUntilUpstreamOpen (bytes: Buffer): void {
+    const opening = this.upstreamOpening
+    if (opening === undefined) return
+    opening.pending.push(Buffer.from(bytes))
+    opening.pendingBytes += bytes.length
+    // The client is still read, so a client that vanishes is seen at once;
+    // past the high-water mark the rest waits in its socket.
+    if (opening.pendingBytes > this.ctx.options.highWaterMark) this.client.pause()
   }
 
   private readonly onUpstreamOpened = (link: UpstreamLink): void => {

@@ -429,6 +429,13 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
       send: (raw) => raw.sendBinary(connectPacket('short-lived'))
     },
     {
+      // Brokers chosen by client id are connected after the CONNECT: none accepts.
+      reason: 'upstream_unreachable',
+      code: 1013,
+      options: { upstream: 'mqtt://127.0.0.1:1,mqtt://127.0.0.1:2', upstreamStrategy: 'hash' },
+      send: (raw) => raw.sendBinary(connectPacket('nowhere'))
+    },
+    {
       reason: 'client_id_mismatch',
       code: 1008,
       options: { jwtSecret: JWT_SECRET, jwtClientIdClaim: 'sub' },

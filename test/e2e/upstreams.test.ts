@@ -11,6 +11,7 @@ import { startMosquitto } from '../helpers/mosquitto.js'
 import type { Mosquitto } from '../helpers/mosquitto.js'
 import { skipUnlessAvailable } from '../helpers/programs.js'
 import { connectRaw, maskedFrame, upgrade } from './support/raw-client.js'
+import { blackhole } from './support/blackhole.js'
 import { captureLogs } from './support/logs.js'
 import { connectPacket, encode, publishPacket } from './support/mqtt-bytes.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -188,5 +189,38 @@ describe('several upstream brokers: hash by client id', () => {
       assert.equal(line.reason, 'client_close')
       assert.match(String(line.broker), /^mqtt:\/\/127\.0\.0\.1:\d+$/)
     }
+  })
+
+  it('lets go of a broker connect in flight at once when its client vanishes or its id connects again', async (t) => {
+    const logs = captureLogs()
+    // Two brokers whose connects hang: the connect after CONNECT stays in flight.
+    const upstream = `mqtt://127.0.0.1:${await blackhole(t)},mqtt://127.0.0.1:${await blackhole(t)}`
+    const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, logger: logs.logger, upstream, upstreamStrategy: 'hash', upstreamConnectTimeout: 10_000 })
+    const { url } = await gateway.listen()
+    t.after(() => gateway.close())
+
+    const vanishing = await connectRaw(url)
+    vanishing.sendBinary(connectPacket('vanishing'))
+    await waitUntil(() => logs.find({ event: 'connect', clientId: 'vanishing' }) !== undefined, 2000, 'CONNECT seen')
+    const gone = performance.now()
+    vanishing.socket.resetAndDestroy()
+    await waitUntil(() => logs.find({ event: 'close', clientId: 'vanishing' }) !== undefined, 2000, 'close line')
+    assert.ok(performance.now() - gone < 1000, 'not after the 10 s connect timeout')
+    assert.equal(logs.find({ event: 'close', clientId: 'vanishing' })?.reason, 'client_error')
+
+    const older = await connectRaw(url)
+    older.sendBinary(connectPacket('twice'))
+    await waitUntil(() => logs.find({ event: 'connect', clientId: 'twice' }) !== undefined, 2000, 'first CONNECT seen')
+    const newer = await connectRaw(url)
+    t.after(() => newer.destroy())
+    newer.sendBinary(connectPacket('twice'))
+    await older.waitFor(() => older.closeCode !== undefined, 2000, 'the older connection closed')
+    assert.equal(older.closeCode, 1000)
+    older.destroy()
+    await waitUntil(() => logs.find({ event: 'close', clientId: 'twice' }) !== undefined, 2000, 'close line')
+    assert.equal(logs.find({ event: 'close', clientId: 'twice' })?.reason, 'takeover')
+    assert.equal(gateway.connections, 1, 'only the newer connection is left')
+    newer.socket.resetAndDestroy()
+    await waitUntil(() => gateway.connections === 0, 2000, 'no connection left')
   })
 })
