@@ -86,6 +86,7 @@ export const closeReasons = {
   takeover: { initiator: 'gateway', code: CloseCode.normal },
   token_expired: { initiator: 'gateway', code: CloseCode.policyViolation },
   client_id_mismatch: { initiator: 'gateway', code: CloseCode.policyViolation },
+  username_mismatch: { initiator: 'gateway', code: CloseCode.policyViolation },
   // With --upstream-strategy hash: no broker took the client after its CONNECT.
   upstream_unreachable: { initiator: 'gateway', code: CloseCode.tryAgainLater },
   shutdown: { initiator: 'gateway', code: CloseCode.goingAway }

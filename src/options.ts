@@ -116,6 +116,8 @@ export interface GatewayOptions {
   jwtCookie: string | undefined
   /** Token check: claim the MQTT CONNECT client id must equal (e.g. `sub`, `client_id`). */
   jwtClientIdClaim: string | undefined
+  /** Token check: claim the MQTT CONNECT username must equal. */
+  jwtUsernameClaim: string | undefined
   /** Token check: seconds of clock skew allowed on exp / nbf. */
   jwtClockTolerance: number
 }
@@ -191,6 +193,7 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtIssuer: undefined,
   jwtCookie: undefined,
   jwtClientIdClaim: undefined,
+  jwtUsernameClaim: undefined,
   // Small: a connection is closed this long after its token's exp.
   jwtClockTolerance: 5
 })
@@ -362,6 +365,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   jwtIssuer: optionalString,
   jwtCookie: cookieName,
   jwtClientIdClaim: optionalString,
+  jwtUsernameClaim: optionalString,
   jwtClockTolerance: integer(0, 300)
 }
 
@@ -400,7 +404,7 @@ function checkJwtCombinations (o: GatewayOptions): void {
   const sources = (['jwtSecret', 'jwtPublicKey', 'jwtJwks'] as const).filter((name) => o[name] !== undefined)
   if (sources.length > 1) throw new InvalidOptionError(sources[1] as string, `cannot be combined with ${sources[0] as string}: give one of jwtSecret, jwtPublicKey, jwtJwks`)
   if (sources.length === 1) return
-  for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim'] as const) {
+  for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim', 'jwtUsernameClaim'] as const) {
     if (o[name] !== undefined) throw new InvalidOptionError(name, 'needs jwtSecret, jwtPublicKey or jwtJwks')
   }
 }

@@ -17,6 +17,7 @@ import type { CloseInitiator, CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
+import type { ConnectInfo } from '../mqtt/first-packets.js'
 import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
@@ -213,12 +214,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     } catch (err) {
       return this.fail('malformed_packet', err instanceof MalformedPacketError ? err.message : String(err))
     }
-    const claim = this.ctx.options.jwtClientIdClaim
-    if (claim !== undefined && this.auth?.clientId !== connect.clientId) {
-      // The token names the client: a CONNECT under another id never reaches the broker.
+    const mismatch = this.claimMismatch(connect)
+    if (mismatch !== undefined) {
+      // The token names the client: a CONNECT under another name never reaches the broker.
       this.clientId = connect.clientId
       this.protocolVersion = connect.protocolVersion
-      return this.fail('client_id_mismatch', `client id does not match the token's ${claim} claim`)
+      return this.fail(mismatch.reason, mismatch.detail)
     }
     this.connectBytes = undefined
     clearTimeout(this.firstPacketTimer)
@@ -293,6 +294,20 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.upstream?.destroy()
     // The connect rejects, and onUpstreamUnavailable finishes the teardown.
     this.upstreamOpening?.abort.abort()
+  }
+
+  /** With a claim check: whether the CONNECT claims another client id or username than the token. */
+  private claimMismatch (connect: ConnectInfo): { reason: 'client_id_mismatch' | 'username_mismatch', detail: string } | undefined {
+    const { jwtClientIdClaim, jwtUsernameClaim } = this.ctx.options
+    if (jwtClientIdClaim !== undefined && this.auth?.clientId !== connect.clientId) {
+      return { reason: 'client_id_mismatch', detail: `client id does not match the token's ${jwtClientIdClaim} claim` }
+    }
+    // A token without the claim matches no CONNECT, not even one without a username.
+    const username = this.auth?.username
+    if (jwtUsernameClaim !== undefined && (username === undefined || username !== connect.username)) {
+      return { reason: 'username_mismatch', detail: `username does not match the token's ${jwtUsernameClaim} claim` }
+    }
+    return undefined
   }
 
   private takeOverPrevious (clientId: string): void {

@@ -58,6 +58,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   jwtIssuer: 'with a JWT check: required iss claim',
   jwtCookie: 'with a JWT check: cookie that carries the token (after Authorization: Bearer and ?access_token=)',
   jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
+  jwtUsernameClaim: 'with a JWT check: claim the MQTT username must equal (else close 1008)',
   jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)'
 }
 

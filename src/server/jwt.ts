@@ -23,6 +23,8 @@ export interface TokenGrant {
   expiresAt: number | undefined
   /** With jwtClientIdClaim: the claim's value (undefined when missing or not a string). */
   clientId: string | undefined
+  /** With jwtUsernameClaim: the claim's value (undefined when missing or not a string). */
+  username: string | undefined
 }
 
 export type TokenVerdict =
@@ -30,7 +32,7 @@ export type TokenVerdict =
   | { ok: false, reason: 'token_missing' | 'token_invalid', detail: string }
 
 type TokenOptions = Pick<ResolvedOptions, 'jwtSecret' | 'jwtPublicKey' | 'jwtJwks' | 'jwtAudience' | 'jwtIssuer' |
-  'jwtCookie' | 'jwtClientIdClaim' | 'jwtClockTolerance'>
+  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance'>
 
 type VerifyKey = Uint8Array | KeyObject | JWTVerifyGetKey
 
@@ -112,12 +114,12 @@ export class TokenVerifier {
     } catch (err) {
       return { ok: false, reason: 'token_invalid', detail: describe(err) }
     }
-    const claim = o.jwtClientIdClaim === undefined ? undefined : payload[o.jwtClientIdClaim]
     return {
       ok: true,
       grant: {
         expiresAt: payload.exp === undefined ? undefined : (payload.exp + o.jwtClockTolerance) * 1000,
-        clientId: typeof claim === 'string' ? claim : undefined
+        clientId: stringClaim(payload, o.jwtClientIdClaim),
+        username: stringClaim(payload, o.jwtUsernameClaim)
       }
     }
   }
@@ -168,4 +170,9 @@ function readJwks (path: string): JWTVerifyGetKey {
   } catch (err) {
     throw new InvalidOptionError('jwtJwks', `${path} is not a valid JWK Set: ${(err as Error).message}`)
   }
+}
+
+function stringClaim (payload: JWTPayload, name: string | undefined): string | undefined {
+  const value = name === undefined ? undefined : payload[name]
+  return typeof value === 'string' ? value : undefined
 }

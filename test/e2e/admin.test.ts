@@ -441,6 +441,13 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
       options: { jwtSecret: JWT_SECRET, jwtClientIdClaim: 'sub' },
       token: () => signed({ sub: 'device-7' }),
       send: (raw) => raw.sendBinary(connectPacket('device-8'))
+    },
+    {
+      reason: 'username_mismatch',
+      code: 1008,
+      options: { jwtSecret: JWT_SECRET, jwtUsernameClaim: 'user' },
+      token: () => signed({ user: 'alice' }),
+      send: (raw) => raw.sendBinary(connectPacket('no-username'))
     }
   ]
   for (const { reason, code, options, token, send } of closes) {

@@ -15,7 +15,7 @@ import type { CryptoKey, JWTPayload } from 'jose'
 import type { GatewayOptions } from '../../src/index.js'
 import { startBridged } from './support/bridged.js'
 import type { Bridged } from './support/bridged.js'
-import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
+import { connectPacket, encode, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
 import { connectRaw, upgrade } from './support/raw-client.js'
 import type { RawClient } from './support/raw-client.js'
 
@@ -210,6 +210,31 @@ describe('token check: the token bounds the connection', () => {
     const raw = await connectRaw(fixture.url, { protocol: 'mqtt', headers: bearer(await hs256({ sub: 'device-8' })) })
     await mqttConnect(raw, 'device-8')
     await raw.waitFor(() => fixture.seen.brokerClients === 1, 2000, 'the broker sees the matching client')
+    raw.destroy()
+  })
+
+  it("closes with 1008 when the CONNECT's username is not the token's, before the broker sees the CONNECT", async (t) => {
+    const fixture = await start({ jwtSecret: SECRET, jwtUsernameClaim: 'user' })
+    t.after(() => fixture.close())
+    const withUser = (username: string | undefined): Buffer =>
+      encode({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'c1', clean: true, keepalive: 60, ...(username === undefined ? {} : { username }) })
+    const cases = [['another username', { user: 'alice' }, 'mallory'], ['no username', { user: 'alice' }, undefined], ['no claim', {}, undefined]] as const
+    for (const [what, claims, username] of cases) {
+      const raw = await connectRaw(fixture.url, { protocol: 'mqtt', headers: bearer(await hs256(claims)) })
+      raw.sendBinary(withUser(username))
+      await raw.waitFor(() => raw.closeCode !== undefined, 3000, `close frame (${what})`)
+      assert.equal(raw.closeCode, 1008, what)
+      assert.equal(raw.messages.length, 0, `no CONNACK (${what})`)
+      raw.destroy()
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.equal(fixture.seen.brokerClients, 0)
+    assert.equal(fixture.logs.find({ event: 'close', reason: 'username_mismatch' })?.code, 1008)
+
+    const raw = await connectRaw(fixture.url, { protocol: 'mqtt', headers: bearer(await hs256({ user: 'alice' })) })
+    raw.sendBinary(withUser('alice'))
+    await raw.waitFor(() => raw.messages.length >= 1, 3000, 'CONNACK for alice')
+    assert.equal((parseAll(raw.messages[0] as Buffer)[0] as { returnCode?: number }).returnCode, 0)
     raw.destroy()
   })
 })

@@ -87,12 +87,19 @@ describe('TokenVerifier', () => {
   test('HS256 with the shared secret; expiresAt is exp plus the clock tolerance', async () => {
     const token = await new SignJWT({ sub: 'dev-1' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(2_000_000_000).sign(secret)
     const verdict = await verifier({ jwtSecret: SECRET, jwtClockTolerance: 3, jwtClientIdClaim: 'sub' }).verify(token)
-    assert.deepEqual(verdict, { ok: true, grant: { expiresAt: 2_000_000_003_000, clientId: 'dev-1' } })
+    assert.deepEqual(verdict, { ok: true, grant: { expiresAt: 2_000_000_003_000, clientId: 'dev-1', username: undefined } })
   })
 
-  test('a token without exp never expires; a missing or non-string client id claim is undefined', async () => {
+  test('a token without exp never expires; a missing or non-string client id or username claim is undefined', async () => {
     const token = await new SignJWT({ client_id: 42 }).setProtectedHeader({ alg: 'HS256' }).sign(secret)
-    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtClientIdClaim: 'client_id' }).verify(token), { ok: true, grant: { expiresAt: undefined, clientId: undefined } })
+    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtClientIdClaim: 'client_id', jwtUsernameClaim: 'user' }).verify(token),
+      { ok: true, grant: { expiresAt: undefined, clientId: undefined, username: undefined } })
+  })
+
+  test('the username claim is read when asked for', async () => {
+    const token = await new SignJWT({ preferred_username: 'alice' }).setProtectedHeader({ alg: 'HS256' }).sign(secret)
+    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtUsernameClaim: 'preferred_username' }).verify(token),
+      { ok: true, grant: { expiresAt: undefined, clientId: undefined, username: 'alice' } })
   })
 
   test('HS256 with another secret is refused', async () => {
@@ -184,7 +191,7 @@ describe('token options', () => {
   })
 
   test('refinements need a key source', () => {
-    for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim']) invalid({ [name]: 'x' }, name)
+    for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim', 'jwtUsernameClaim']) invalid({ [name]: 'x' }, name)
     assert.equal(resolveOptions({ jwtSecret: SECRET, jwtAudience: 'a', jwtIssuer: 'i', jwtCookie: 'jwt', jwtClientIdClaim: 'sub' }).jwtCookie, 'jwt')
   })
 
