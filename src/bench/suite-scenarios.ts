@@ -36,6 +36,8 @@ export interface SuiteScenario {
   warmUp?: { connections: number, settleMs: number }
   /** Open files each process needs (the gateway: 2 per connection); skipped when a limit is lower. */
   openFiles?: number
+  /** Too long for every run: only when named with --only. */
+  optIn?: boolean
 }
 
 /** The Mosquitto-side targets, as before the reflector. */
@@ -113,8 +115,28 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       targets: ['gateway'],
       runs: 1,
       metrics: ['lost', 'disconnects', 'p99']
+    },
+    {
+      // Target 6's long run: whatever the gateway carries for five minutes,
+      // nothing may be lost and no connection may drop. QoS 1, so a loss
+      // anywhere (not only in the gateway) would show.
+      id: 'soak-5min',
+      title: 'Soak: QoS 1, 256 B, 4 → 4, max rate for 5 minutes',
+      input: { qos: 1, payload: 256, publishers: 4, subscribers: 4, topics: 'per-publisher', inflight: 500, duration: quick ? 30 : 300 },
+      targets: ['gateway'],
+      runs: 1,
+      metrics: ['lost', 'disconnects', 'msgPerSec', 'p99', 'gatewayCpu'],
+      optIn: true
     }
   ]
+}
+
+/** The scenarios named by --only (any, opt-in ones too), or every one that is not opt-in. */
+export function pickScenarios (scenarios: readonly SuiteScenario[], only: readonly string[] | undefined): SuiteScenario[] {
+  if (only === undefined) return scenarios.filter(s => s.optIn !== true)
+  const unknown = only.filter(id => !scenarios.some(s => s.id === id))
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map(s => s.id).join(', ')}`)
+  return scenarios.filter(s => only.includes(s.id))
 }
 
 function idleScenarios (quick: boolean): { warm2000: SuiteScenario, hold9900: SuiteScenario } {

@@ -27,7 +27,7 @@ import type { Environment, TargetInfo } from './suite-env.js'
 import { suiteMarkdown } from './suite-report.js'
 import type { SuiteResults, SuiteRun } from './suite-results.js'
 import { summarizeRuns } from './suite-results.js'
-import { suiteScenarios } from './suite-scenarios.js'
+import { pickScenarios, suiteScenarios } from './suite-scenarios.js'
 import type { SuiteScenario, TargetId } from './suite-scenarios.js'
 import { checkTargets } from './suite-targets.js'
 
@@ -35,7 +35,8 @@ const USAGE = `Usage: node dist/bench/suite.js [--quick] [--only id,id] [--runs 
        node dist/bench/suite.js --compare a.json b.json
 
   --quick          shorter runs, one per target (about 2 minutes)
-  --only IDS       run only these scenarios (comma-separated ids)
+  --only IDS       run only these scenarios (comma-separated ids); soak-5min
+                   (5 minutes at max rate, target 6) runs only when named
   --runs N         alternating runs per target for the repeated scenarios
   --compare A B    compare two result files from bench/results/ and exit
 `
@@ -180,12 +181,7 @@ function fitsOpenFiles (scenarios: SuiteScenario[], env: Environment): SuiteScen
 }
 
 function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] {
-  let scenarios = suiteScenarios(flags.quick)
-  if (flags.only !== undefined) {
-    const unknown = flags.only.filter(id => !scenarios.some(s => s.id === id))
-    if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${scenarios.map(s => s.id).join(', ')}`)
-    scenarios = scenarios.filter(s => flags.only?.includes(s.id))
-  }
+  const scenarios = pickScenarios(suiteScenarios(flags.quick), flags.only)
   return fitsOpenFiles(scenarios, env).map(s => ({
     ...s,
     runs: flags.runs !== undefined && s.runs > 1 ? flags.runs : s.runs,

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test'
 import { readOpenFilesLimit } from '../../src/bench/proc.js'
 import { suiteMarkdown } from '../../src/bench/suite-report.js'
 import type { Summary, SuiteResults } from '../../src/bench/suite-results.js'
-import { suiteScenarios } from '../../src/bench/suite-scenarios.js'
+import { pickScenarios, suiteScenarios } from '../../src/bench/suite-scenarios.js'
 import { checkTargets } from '../../src/bench/suite-targets.js'
 
 describe('suite scenarios', () => {
@@ -28,6 +28,15 @@ describe('suite scenarios', () => {
     assert.ok(many.openFiles !== undefined && many.openFiles <= 20_000)
   })
 
+  test('the 5-minute soak is in the list but opt-in: the default suite stays under 10 minutes', () => {
+    const soak = suiteScenarios(false).find(s => s.id === 'soak-5min')
+    assert.equal(soak?.optIn, true)
+    assert.equal(soak.input.duration, 300)
+    assert.equal(pickScenarios(suiteScenarios(false), undefined).find(s => s.id === 'soak-5min'), undefined, 'not in the default run')
+    assert.deepEqual(pickScenarios(suiteScenarios(false), ['soak-5min', 'echo-100']).map(s => s.id), ['echo-100', 'soak-5min'])
+    assert.throws(() => pickScenarios(suiteScenarios(false), ['nope']), /unknown scenario nope/)
+  })
+
   test('target 1 runs with a 20,000 window against both endpoints', () => {
     const s = suiteScenarios(true).find(s => s.id === 'qos0-1to1-w20k')
     assert.equal(s?.input.inflight, 20_000)
@@ -42,6 +51,15 @@ function target (summary: Summary, id: number): ReturnType<typeof checkTargets>[
 }
 
 describe('suite targets', () => {
+  test('6: the echo alone, or with the soak when it ran; any loss or drop in either fails', () => {
+    const echo = { gateway: { lost: 0, disconnects: 0 } }
+    assert.equal(target({ 'echo-100': echo }, 6).pass, true)
+    assert.match(target({ 'echo-100': echo, 'soak-5min': { gateway: { lost: 0, disconnects: 0 } } }, 6).measured, /echo: 0 lost, 0 disconnects; soak: 0 lost, 0 disconnects/)
+    assert.equal(target({ 'echo-100': echo, 'soak-5min': { gateway: { lost: 3, disconnects: 0 } } }, 6).pass, false)
+    assert.equal(target({ 'echo-100': { gateway: { lost: 0, disconnects: 1 } } }, 6).pass, false)
+    assert.equal(target({}, 6).pass, undefined)
+  })
+
   test('1: judged against the reflector, with the Mosquitto figures beside it', () => {
     const summary: Summary = {
       'qos0-1to1': { gateway: { gatewayCpu: 5.9 } },
