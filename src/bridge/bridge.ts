@@ -25,6 +25,7 @@ import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
 import { FrameReader, Opcode } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
+import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { IdlePinger } from './idle-ping.js'
 import type { IdlePingHost } from './idle-ping.js'
 import type { ClientRegistry, TakeoverTarget } from './registry.js'
@@ -51,6 +52,7 @@ export interface BridgeEndpoints {
 type State = 'open' | 'closing' | 'closed'
 
 const DISCONNECT_TYPE = 14
+const NOTHING_HELD: readonly Buffer[] = []
 // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1
 
@@ -162,6 +164,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly onClientData = (chunk: Buffer): void => {
     this.lastInbound = performance.now()
     this.reader.feed(chunk)
+    // Later reads go into reused memory (see read-ring.ts); once set, a no-op.
+    adoptReads(this.client, this.upstream)
   }
 
   /** FrameSink: unmasked MQTT bytes from the client, in order. */
@@ -403,6 +407,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.upstreamCorked = false
       this.upstream?.uncork()
     }
+    // What went out may now be read over (see read-ring.ts). The frame
+    // reader keeps no view of the client's chunks.
+    settleReads(this.upstream, this.client, this.held)
+    settleReads(this.client, this.upstream, NOTHING_HELD)
   }
 
   // ── backpressure ───────────────────────────────────────────────────────

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
+import { readInto } from '../ws/read-ring.js'
 import { proxyHeader } from './proxy-protocol.js'
 import type { ClientEndpoint, ProxyProtocolVersion } from './proxy-protocol.js'
 import { UpstreamConnectError } from './upstream.js'
@@ -44,7 +45,9 @@ export class TcpUpstream implements Upstream {
     return new Promise((resolve, reject) => {
       // TCP first, then (for PROXY protocol) the header, then TLS on top:
       // the header travels in clear, before the TLS handshake, as brokers expect.
-      const raw = net.connect({ host: this.host, port: this.port, noDelay: true })
+      // Plain TCP reads into reused memory (TLS takes over the socket's reads).
+      const reading = this.tlsOptions === undefined ? readInto() : undefined
+      const raw = net.connect({ host: this.host, port: this.port, noDelay: true, ...reading })
       let socket: net.Socket = raw
       const timer = setTimeout(() => fail(new UpstreamConnectError('upstream_timeout',
         `no connection to ${this.description} within ${this.timeoutMs} ms`)), this.timeoutMs)
