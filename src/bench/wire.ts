@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls'
 import type { Target } from './target.js'
 import { Opcode, encodeFramesEach, encodeMaskedFrame } from './ws-frame.js'
 import { FrameReader } from './ws-reader.js'
-import { upgrade } from './ws-handshake.js'
+import { upgrade, upgradeOver } from './ws-handshake.js'
 
 /**
  * How MQTT packets travel: raw on TCP; on WebSocket either one frame per
@@ -77,10 +77,11 @@ class WsWire implements Wire {
   private closeSent = false
   private readonly reader: FrameReader
 
-  constructor (socket: Socket, framing: Framing) {
+  constructor (socket: Socket, framing: Framing, sink?: ReadSink) {
     this.socket = socket
     this.framing = framing
-    socket.on('data', chunk => this.onChunk(chunk))
+    if (sink === undefined) socket.on('data', chunk => this.onChunk(chunk))
+    else sink.wire = this
     this.reader = new FrameReader(bytes => this.onMqtt(bytes), (opcode, payload) => this.control(opcode, payload))
   }
 
@@ -117,9 +118,11 @@ class WsWire implements Wire {
   }
 }
 
-/** Where a plain TCP socket's reads go: its wire, once there is one. */
+/** Where a plain TCP socket's reads go: the handshake, then its wire. */
 interface ReadSink {
   wire: Wire | undefined
+  /** Set during a WebSocket handshake: it takes the reads. */
+  handshake?: ((chunk: Buffer) => void) | undefined
 }
 
 /**
@@ -134,7 +137,8 @@ function onread (sink: ReadSink): { buffer: Buffer, callback: (n: number, buf: B
   return {
     buffer: sharedReadBuffer,
     callback: (n, buf) => {
-      sink.wire?.onChunk(buf.subarray(0, n))
+      if (sink.handshake !== undefined) sink.handshake(buf.subarray(0, n))
+      else sink.wire?.onChunk(buf.subarray(0, n))
       return true
     }
   }
@@ -166,7 +170,19 @@ export async function openWire (target: Target, batch: boolean, timeoutMs: numbe
     socket.setNoDelay(true)
     return { wire: new TcpWire(socket, sink), head: Buffer.alloc(0) }
   }
+  const framing = batch ? 'ws-batch' : 'ws'
+  if (!target.secure) {
+    // Plain ws:// reads into the shared buffer too, as mqtt:// does, so the
+    // tool costs the same per byte on both (Node's 'data' path allocates a
+    // buffer per read, and the tool's collections of those buffers competed
+    // with the gateway for the CPU); the handshake is then done by hand.
+    const sink: ReadSink = { wire: undefined }
+    const socket = await connectTcp(target, timeoutMs, sink)
+    socket.setNoDelay(true)
+    const head = await upgradeOver(socket, target, timeoutMs, receive => { sink.handshake = receive })
+    return { wire: new WsWire(socket, framing, sink), head }
+  }
   const { socket, head } = await upgrade(target, timeoutMs)
   socket.setNoDelay(true)
-  return { wire: new WsWire(socket, batch ? 'ws-batch' : 'ws'), head }
+  return { wire: new WsWire(socket, framing), head }
 }

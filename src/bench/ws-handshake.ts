@@ -55,6 +55,80 @@ function createConnection (target: Target): () => Socket {
   return () => target.secure ? tlsConnect(options) : netConnect(options)
 }
 
+/** The upgrade request as bytes, for `upgradeOver` [RFC 6455 §4.1]. */
+function requestBytes (target: Target, key: string): Buffer {
+  const host = target.host.includes(':') ? `[${target.host}]` : target.host
+  return Buffer.from(`GET ${target.path} HTTP/1.1\r\nHost: ${host}:${target.port}\r\nConnection: Upgrade\r\n` +
+    `Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`, 'latin1')
+}
+
+/** Parses a response head (status line and headers, without the blank line). */
+function parseResponseHead (text: string): { status: number, headers: Record<string, string> } {
+  const lines = text.split('\r\n')
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')
+  if (status === null) throw new HandshakeError('malformed HTTP response')
+  const headers: Record<string, string> = {}
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':')
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return { status: Number(status[1]), headers }
+}
+
+/** Largest response head accepted before the 101 is given up on. */
+const MAX_RESPONSE_HEAD = 16 * 1024
+
+/**
+ * The handshake on a connected plain socket whose reads arrive through
+ * `receive` (a socket with `onread`, which emits no 'data'): without
+ * node:http, so the socket keeps reading into the tool's shared buffer and a
+ * connection costs the tool less. `receive` is handed each chunk until the
+ * 101 is complete; chunks are only valid during the call.
+ */
+export function upgradeOver (socket: Socket, target: Target, timeoutMs: number, setReceiver: (receive: ((chunk: Buffer) => void) | undefined) => void): Promise<Buffer> {
+  const key = handshakeKey()
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0)
+    const finish = (err: Error | undefined, head?: Buffer): void => {
+      clearTimeout(timer)
+      setReceiver(undefined)
+      socket.removeListener('error', onError)
+      socket.removeListener('close', onClose)
+      if (err === undefined) {
+        resolve(head as Buffer)
+      } else {
+        socket.destroy()
+        reject(err)
+      }
+    }
+    const onError = (err: Error): void => finish(err)
+    const onClose = (): void => finish(new HandshakeError('connection closed during the handshake'))
+    const timer = setTimeout(() => finish(new HandshakeError(`no 101 response within ${timeoutMs} ms`)), timeoutMs)
+    socket.once('error', onError)
+    socket.once('close', onClose)
+    setReceiver(chunk => {
+      got = Buffer.concat([got, chunk]) // a copy: the chunk is only lent
+      const end = got.indexOf('\r\n\r\n')
+      if (end < 0) {
+        if (got.length > MAX_RESPONSE_HEAD) finish(new HandshakeError('HTTP response head too large'))
+        return
+      }
+      try {
+        const { status, headers } = parseResponseHead(got.toString('latin1', 0, end))
+        if (status !== 101) throw new HandshakeError(`HTTP ${status} instead of 101 Switching Protocols`)
+        if (headers['sec-websocket-accept'] !== acceptFor(key)) throw new HandshakeError('Sec-WebSocket-Accept does not match the key')
+        const protocol = headers['sec-websocket-protocol']
+        if (protocol !== 'mqtt') throw new HandshakeError(`server chose subprotocol ${JSON.stringify(protocol)}, not "mqtt"`)
+      } catch (err) {
+        finish(err as Error)
+        return
+      }
+      finish(undefined, got.subarray(end + 4))
+    })
+    socket.write(requestBytes(target, key))
+  })
+}
+
 export function upgrade (target: Target, timeoutMs: number): Promise<Upgraded> {
   const key = handshakeKey()
   const request = target.secure ? httpsRequest : httpRequest
