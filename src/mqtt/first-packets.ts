@@ -40,13 +40,35 @@ export function parseConnect (packet: Buffer): ConnectInfo {
   }
 }
 
+/**
+ * One parser for the process: building one per connection (an EventEmitter,
+ * a buffer list, a packet) was a measurable part of each connection's cost.
+ * parse() is synchronous and is given exactly one packet at a time.
+ */
+let parser = mqttPacket.parser()
+let parsed: Packet | undefined
+let parseError: Error | undefined
+listen(parser)
+
+function listen (p: typeof parser): void {
+  p.on('packet', (packet: Packet) => { parsed ??= packet })
+  p.on('error', (err: Error) => { parseError ??= err })
+}
+
 function parseOne (bytes: Buffer): Packet {
-  const parser = mqttPacket.parser()
-  let packet: Packet | undefined
-  let error: Error | undefined
-  parser.on('packet', (p: Packet) => { packet ??= p })
-  parser.on('error', (err: Error) => { error ??= err })
-  parser.parse(bytes)
+  parsed = undefined
+  parseError = undefined
+  // A CONNECT sets the parser's protocol version: start each packet from none.
+  ;(parser as unknown as { settings: object }).settings = {}
+  const left = parser.parse(bytes)
+  const packet = parsed as Packet | undefined // (set by the listeners during parse())
+  const error = parseError as Error | undefined
+  if (error !== undefined || packet === undefined || left !== 0) {
+    // The parser may keep state of this packet (its own reset after an
+    // error leaves the read position): the next packet gets a new one.
+    parser = mqttPacket.parser()
+    listen(parser)
+  }
   if (error !== undefined) throw new MalformedPacketError(error.message)
   if (packet === undefined) throw new MalformedPacketError('incomplete packet')
   return packet
