@@ -31,6 +31,8 @@ export interface RecentClose {
   connectionId: number
   clientId: string | null
   remoteAddress: string
+  /** The broker it was bridged to (`embedded` for the embedded one). */
+  broker: string | null
   closedBy: CloseInitiator
   reason: CloseReason
   closeCode: number | null
@@ -83,6 +85,7 @@ export class StatusRecorder {
         connectionId: e.connectionId,
         clientId: e.clientId ?? null,
         remoteAddress: e.remoteAddress,
+        broker: e.broker ?? null,
         closedBy: e.initiator,
         reason: e.reason,
         closeCode: e.closeCode ?? null,

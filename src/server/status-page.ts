@@ -190,6 +190,7 @@ function renderCloses (closes) {
       [clock(c.time), ''],
       [c.clientId === null ? '—' : c.clientId, 'client'],
       [c.remoteAddress, ''],
+      [c.broker === null ? '—' : c.broker, ''],
       [c.closedBy, ''],
       [c.reason + (c.closeCode === null ? '' : ' (' + c.closeCode + ')'), ''],
       [duration(c.durationMs), 'num']
@@ -263,7 +264,7 @@ const body = `
   <section class="closes">
     <h2>Last closes <span id="closes-count" class="muted"></span></h2>
     <table>
-      <thead><tr><th>Time</th><th>Client id</th><th>Remote address</th><th>Closed by</th><th>Reason</th><th class="num">Duration</th></tr></thead>
+      <thead><tr><th>Time</th><th>Client id</th><th>Remote address</th><th>Broker</th><th>Closed by</th><th>Reason</th><th class="num">Duration</th></tr></thead>
       <tbody id="closes"></tbody>
     </table>
     <p id="no-closes" class="muted">No connection has closed yet.</p>

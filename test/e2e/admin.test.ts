@@ -270,6 +270,7 @@ describe('admin: status API', () => {
     assert.equal(newest?.closedBy, 'client')
     assert.equal(newest?.reason, 'client_close')
     assert.equal(newest?.remoteAddress, '127.0.0.1')
+    assert.match(String(newest?.broker), /^mqtt:\/\/127\.0\.0\.1:\d+$/)
     assert.equal(typeof newest?.durationMs, 'number')
     const keys = Object.keys(status.samples[0] ?? {}).sort()
     assert.deepEqual(keys, ['bufferedBytes', 'bytesFromClientsPerSecond', 'bytesToClientsPerSecond', 'connections',
