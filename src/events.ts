@@ -61,6 +61,18 @@ export interface ConnectionCloseEvent {
   packetsToClient: number
 }
 
+/**
+ * A connection's broker was connected after its CONNECT (with
+ * --upstream-strategy hash; otherwise the open event carries the connect).
+ */
+export interface ConnectionUpstreamEvent {
+  gateway: GatewayRef
+  connectionId: number
+  broker: string
+  /** Milliseconds the broker connect took. */
+  connectMs: number
+}
+
 export interface UpgradeRejectEvent {
   gateway: GatewayRef
   reason: UpgradeRejection
@@ -88,6 +100,7 @@ export interface BackpressureEvent {
 export const channels = {
   open: diagnostics.channel('mqtt-ws-gateway:connection:open'),
   connect: diagnostics.channel('mqtt-ws-gateway:connection:connect'),
+  upstream: diagnostics.channel('mqtt-ws-gateway:connection:upstream'),
   close: diagnostics.channel('mqtt-ws-gateway:connection:close'),
   reject: diagnostics.channel('mqtt-ws-gateway:upgrade:reject'),
   takeover: diagnostics.channel('mqtt-ws-gateway:connection:takeover'),
@@ -97,6 +110,7 @@ export const channels = {
 export interface EventMap {
   open: ConnectionOpenEvent
   connect: ConnectionConnectEvent
+  upstream: ConnectionUpstreamEvent
   close: ConnectionCloseEvent
   reject: UpgradeRejectEvent
   takeover: TakeoverEvent

@@ -274,6 +274,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.upstream = link.stream
     this.broker = link.broker
     this.upstreamClosed = false
+    publish('upstream', { gateway: this.ctx.gateway, connectionId: this.connectionId, broker: link.broker, connectMs: link.connectMs })
     this.listenToUpstream(link.stream)
     for (const bytes of opening.pending) this.writeUpstream(bytes)
     if (opening.endWhenOpen) this.endUpstreamAfterFlush()

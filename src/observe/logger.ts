@@ -30,6 +30,9 @@ export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
     connect: (e) => logger.debug({
       event: 'connect', conn: e.connectionId, clientId: e.clientId, mqtt: e.protocolVersion, keepalive: e.keepalive
     }, 'CONNECT'),
+    upstream: (e) => logger.debug({
+      event: 'upstream', conn: e.connectionId, broker: e.broker, connectMs: round(e.connectMs)
+    }, `broker chosen by client id: ${e.broker}`),
     close: (e) => logger.info({
       event: 'close',
       conn: e.connectionId,

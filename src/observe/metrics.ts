@@ -138,7 +138,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
     ? undefined
     : new Histogram({
       name: name('upstream_connect_duration_seconds'),
-      help: 'Connect to the upstream broker during an upgrade (with --upstream-strategy hash the connect follows the CONNECT and is not observed here).',
+      help: 'Connect to the upstream broker: during the upgrade, or after the CONNECT with --upstream-strategy hash.',
       buckets: LATENCY_BUCKETS,
       registers
     })
@@ -161,6 +161,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
       handshake.observe(e.handshakeMs / 1000)
       if (e.upstreamConnectMs !== undefined) upstreamConnect?.observe(e.upstreamConnectMs / 1000)
     },
+    upstream: (e) => upstreamConnect?.observe(e.connectMs / 1000),
     reject: (e) => rejected.inc({ reason: e.reason }),
     close: (e) => {
       closed.inc({ initiator: e.initiator, reason: e.reason })

@@ -14,6 +14,8 @@ import { connectRaw, maskedFrame, upgrade } from './support/raw-client.js'
 import { blackhole } from './support/blackhole.js'
 import { captureLogs } from './support/logs.js'
 import { connectPacket, encode, publishPacket } from './support/mqtt-bytes.js'
+import { freePort } from '../helpers/free-port.js'
+import { httpGet } from '../helpers/http.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const skip = skipUnlessAvailable('several upstreams', 'mosquitto')
@@ -159,7 +161,8 @@ describe('several upstream brokers: hash by client id', () => {
     const b = await startMosquitto()
     t.after(() => Promise.all([a.stop(), b.stop()]).then(() => {}))
     const logs = captureLogs()
-    const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, logger: logs.logger, upstream: `${a.url},${b.url}`, upstreamStrategy: 'hash' })
+    const adminPort = await freePort()
+    const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort, logger: logs.logger, upstream: `${a.url},${b.url}`, upstreamStrategy: 'hash' })
     const { url } = await gateway.listen()
     t.after(() => gateway.close())
     const watchers = await Promise.all([a, b].map(async (broker) => {
@@ -188,7 +191,13 @@ describe('several upstream brokers: hash by client id', () => {
     for (const line of logs.lines.filter((l) => l.event === 'close')) {
       assert.equal(line.reason, 'client_close')
       assert.match(String(line.broker), /^mqtt:\/\/127\.0\.0\.1:\d+$/)
+      const chosen = logs.find({ event: 'upstream', conn: line.conn })
+      assert.equal(chosen?.broker, line.broker, 'the broker chosen after CONNECT is logged')
+      assert.equal(typeof chosen?.connectMs, 'number')
     }
+    // The connect after CONNECT is timed like the one before a 101.
+    const { body } = await httpGet(adminPort, '/metrics')
+    assert.match(body, new RegExp(`^mqtt_ws_gateway_upstream_connect_duration_seconds_count ${ids.length}$`, 'm'))
   })
 
   it('lets go of a broker connect in flight at once when its client vanishes or its id connects again', async (t) => {
