@@ -102,9 +102,9 @@ function throughputTarget (s: Summary): TargetCheck {
 
 /** Target 6: each run that was made (the echo, the opt-in soak) lost nothing and dropped no one. */
 function echoTarget (s: Summary): TargetCheck {
-  const runs = [['echo-100', 'echo'], ['soak-5min', 'soak']].flatMap(([scenario, name]) => {
-    const lost = value(s, scenario as string, 'gateway', 'lost')
-    const disconnects = value(s, scenario as string, 'gateway', 'disconnects')
+  const runs = ([['echo-100', 'echo'], ['soak-5min', 'soak']] as const).flatMap(([scenario, name]) => {
+    const lost = value(s, scenario, 'gateway', 'lost')
+    const disconnects = value(s, scenario, 'gateway', 'disconnects')
     return lost === undefined || disconnects === undefined ? [] : [{ name, lost, disconnects }]
   })
   const measured = runs.length === 0 ? undefined : runs.map(r => `${r.name}: ${int(r.lost)} lost, ${int(r.disconnects)} disconnects`).join('; ')

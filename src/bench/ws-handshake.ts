@@ -5,7 +5,6 @@
  */
 import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
-import type { IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
@@ -30,12 +29,13 @@ export function acceptFor (key: string): string {
   return createHash('sha1').update(key + WS_GUID).digest('base64')
 }
 
-function checkUpgrade (res: IncomingMessage, key: string): void {
-  if (res.statusCode !== 101) throw new HandshakeError(`HTTP ${res.statusCode ?? '?'} instead of 101 Switching Protocols`)
-  if (res.headers['sec-websocket-accept'] !== acceptFor(key)) {
+/** Throws unless the response completes the handshake for `key` with subprotocol mqtt. */
+function checkUpgrade (status: number | undefined, headers: Record<string, string | string[] | undefined>, key: string): void {
+  if (status !== 101) throw new HandshakeError(`HTTP ${status ?? '?'} instead of 101 Switching Protocols`)
+  if (headers['sec-websocket-accept'] !== acceptFor(key)) {
     throw new HandshakeError('Sec-WebSocket-Accept does not match the key')
   }
-  const protocol = res.headers['sec-websocket-protocol']
+  const protocol = headers['sec-websocket-protocol']
   if (protocol !== 'mqtt') throw new HandshakeError(`server chose subprotocol ${JSON.stringify(protocol)}, not "mqtt"`)
 }
 
@@ -115,10 +115,7 @@ export function upgradeOver (socket: Socket, target: Target, timeoutMs: number, 
       }
       try {
         const { status, headers } = parseResponseHead(got.toString('latin1', 0, end))
-        if (status !== 101) throw new HandshakeError(`HTTP ${status} instead of 101 Switching Protocols`)
-        if (headers['sec-websocket-accept'] !== acceptFor(key)) throw new HandshakeError('Sec-WebSocket-Accept does not match the key')
-        const protocol = headers['sec-websocket-protocol']
-        if (protocol !== 'mqtt') throw new HandshakeError(`server chose subprotocol ${JSON.stringify(protocol)}, not "mqtt"`)
+        checkUpgrade(status, headers, key)
       } catch (err) {
         finish(err as Error)
         return
@@ -150,7 +147,7 @@ export function upgrade (target: Target, timeoutMs: number): Promise<Upgraded> {
     req.on('upgrade', (res, socket: Socket, head: Buffer) => {
       clearTimeout(timer)
       try {
-        checkUpgrade(res, key)
+        checkUpgrade(res.statusCode, res.headers, key)
       } catch (err) {
         socket.destroy()
         reject(err)

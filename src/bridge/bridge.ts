@@ -153,6 +153,9 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private listenToUpstream (upstream: Duplex): void {
+    // Once the sink is known: the client's reads go into reused memory
+    // when both sides are plain sockets (see read-ring.ts).
+    adoptReads(this.client, upstream)
     upstream.on('data', this.onUpstreamData)
     upstream.on('end', this.onUpstreamEnd)
     upstream.on('error', this.onUpstreamError)
@@ -164,8 +167,6 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly onClientData = (chunk: Buffer): void => {
     this.lastInbound = performance.now()
     this.reader.feed(chunk)
-    // Later reads go into reused memory (see read-ring.ts); once set, a no-op.
-    adoptReads(this.client, this.upstream)
   }
 
   /** FrameSink: unmasked MQTT bytes from the client, in order. */

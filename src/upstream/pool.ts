@@ -87,6 +87,6 @@ export class UpstreamPool implements Upstream {
 }
 
 /** A stable 48-bit score of (broker, client id), the same in every process. */
-export function rendezvousScore (broker: string, clientId: string): number {
+function rendezvousScore (broker: string, clientId: string): number {
   return createHash('sha256').update(broker).update('\0').update(clientId).digest().readUIntBE(0, 6)
 }
