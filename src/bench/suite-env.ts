@@ -1,10 +1,10 @@
 /**
- * What the suite runs against: Mosquitto (when installed) with the gateway in
- * front of it, or else the gateway's embedded broker, whose plain TCP
+ * What the suite runs against: Mosquitto (when installed) with the gateway
+ * and, when socat is installed, a plain TCP relay in front of it, or else the gateway's embedded broker, whose plain TCP
  * listener then stands in for "direct"; and in both cases the reflector with
  * a second gateway process in front of it.
  */
-import { findMosquitto, freePort, gatewayHelp, startGateway, startMosquitto, startReflector } from './suite-processes.js'
+import { findMosquitto, findSocat, freePort, gatewayHelp, startGateway, startMosquitto, startReflector, startRelay } from './suite-processes.js'
 import type { Gateway, Mosquitto, ReflectorProcess, Service } from './suite-processes.js'
 import type { TargetId } from './suite-scenarios.js'
 
@@ -89,6 +89,7 @@ async function withMosquitto (binary: string, started: Service[]): Promise<Side>
   started.push(gateway.service)
   const brokerPid = mosquitto.service.pid
   const gatewayPid = gateway.service.pid
+  const relay = await relayTarget(mosquitto, brokerPid, started)
   return {
     broker: `mosquitto (${binary})`,
     gatewayArgs,
@@ -97,9 +98,23 @@ async function withMosquitto (binary: string, started: Service[]): Promise<Side>
     targets: [
       ['direct', { url: mosquitto.tcpUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }],
       ['gateway', { url: gateway.url, serverPid: gatewayPid, gatewayPid, brokerPid }],
-      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }]
+      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }],
+      ...relay
     ]
   }
+}
+
+/**
+ * socat in front of Mosquitto, when installed. Its CPU is not reported: it
+ * is spent in a forked child per connection, which /proc only adds to the
+ * parent's total once the child has exited, after the run is measured.
+ */
+async function relayTarget (mosquitto: Mosquitto, brokerPid: number, started: Service[]): Promise<[TargetId, TargetInfo][]> {
+  const socat = findSocat()
+  if (socat === undefined) return []
+  const relay = await startRelay(socat, Number(new URL(mosquitto.tcpUrl).port))
+  started.push(relay.service)
+  return [['relay', { url: relay.url, serverPid: relay.service.pid, gatewayPid: undefined, brokerPid }]]
 }
 
 async function embedded (started: Service[]): Promise<Side> {

@@ -1,6 +1,7 @@
 /**
  * The processes the suite runs against, each a child on loopback with a free
- * port: Mosquitto (when installed), the reflector and the gateways. Each
+ * port: Mosquitto (when installed), a TCP relay (socat, when installed), the
+ * reflector and the gateways. Each
  * start waits, within a bound, until the child serves; each stop sends
  * SIGTERM, then SIGKILL.
  */
@@ -163,6 +164,37 @@ export async function startMosquitto (binary: string): Promise<Mosquitto> {
     throw err
   }
   return { service, tcpUrl: `mqtt://127.0.0.1:${tcpPort}`, wsUrl: `ws://127.0.0.1:${wsPort}/mqtt` }
+}
+
+const SOCAT_PATHS = ['/usr/bin/socat', '/usr/local/bin/socat', '/opt/homebrew/bin/socat']
+
+export function findSocat (): string | undefined {
+  return SOCAT_PATHS.find(path => existsSync(path))
+}
+
+export interface Relay {
+  service: Service
+  url: string
+}
+
+/**
+ * A plain TCP relay in front of `upstreamPort`: socat, a C program that
+ * copies bytes and nothing else, one forked process per connection, 64 KiB
+ * buffers, Nagle off both ways. It sits where the gateway sits, so it shows
+ * what any proxy in its own process costs on this machine (the extra
+ * wake-ups and kernel copies) before a line of WebSocket or MQTT is handled.
+ */
+export async function startRelay (binary: string, upstreamPort: number): Promise<Relay> {
+  const port = await freePort()
+  const args = ['-b', '65536', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${upstreamPort},nodelay`]
+  const service = new Service('tcp relay (socat)', spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  try {
+    await waitForPort(service, port)
+  } catch (err) {
+    await service.stop()
+    throw err
+  }
+  return { service, url: `mqtt://127.0.0.1:${port}` }
 }
 
 export interface Gateway {

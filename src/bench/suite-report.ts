@@ -51,8 +51,8 @@ interface TableGroup {
 
 const MOSQUITTO_TABLE: TableGroup = {
   baseline: 'direct',
-  others: ['gateway', 'mosquitto-ws'],
-  header: ['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct', 'mosquitto ws', 'mosquitto ws / direct']
+  others: ['gateway', 'relay', 'mosquitto-ws'],
+  header: ['scenario', 'metric', 'direct (TCP)', 'gateway (ws)', 'gateway / direct', 'TCP relay', 'relay / direct', 'mosquitto ws', 'mosquitto ws / direct']
 }
 
 const REFLECTOR_TABLE: TableGroup = {
@@ -95,6 +95,13 @@ function reflectorSection (results: SuiteResults): string[] {
     table(REFLECTOR_TABLE.header, rows),
     ''
   ]
+}
+
+/** What the relay column is, when it ran. */
+function relayLine (results: SuiteResults): string[] {
+  if (!results.runs.some(r => r.target === 'relay')) return []
+  return ['"TCP relay" is socat copying bytes between the load tool (mqtt://) and the same Mosquitto, in its own processes where the gateway sits:',
+    'no WebSocket, no MQTT, just the extra process on the path, so it shows what that alone costs on this machine.']
 }
 
 function passCell (pass: boolean | undefined): string {
@@ -144,6 +151,7 @@ export function suiteMarkdown (results: SuiteResults): string {
     '',
     `${m.cpus} × ${m.cpuModel}, Node ${m.node}, ${m.platform}; broker: ${results.broker}; gateway: \`${results.gatewayArgs.join(' ')}\`.`,
     `Medians of up to ${runs} alternating runs per target. Ratios are target / direct: above 1 is more msg/s, MB/s or latency than direct.`,
+    ...relayLine(results),
     '',
     table(MOSQUITTO_TABLE.header, resultRows(results, MOSQUITTO_TABLE)),
     '',

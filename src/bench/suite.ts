@@ -4,10 +4,11 @@
  *   node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
  *   node dist/bench/suite.js --compare a.json b.json
  *
- * Starts Mosquitto and the gateway on loopback, and the reflector with a
- * second gateway in front of it; runs the fixed scenarios against direct TCP,
- * the gateway and Mosquitto's WebSocket listener (and, where a scenario
- * fits, the reflector straight and through its gateway) in alternating
+ * Starts Mosquitto and the gateway on loopback, a TCP relay (socat) in front
+ * of the same Mosquitto, and the reflector with a second gateway in front of
+ * it; runs the fixed scenarios against direct TCP, the gateway and
+ * Mosquitto's WebSocket listener (and, where a scenario fits, the relay, and
+ * the reflector straight and through its gateway) in alternating
  * order; prints Markdown tables of medians with ratios and the targets, and
  * writes the tables and the raw JSON to bench/results/.
  */
@@ -207,7 +208,8 @@ async function runSuite (flags: SuiteFlags): Promise<number> {
   process.once('SIGINT', stopOnSignal)
   process.once('SIGTERM', stopOnSignal)
   try {
-    console.log(`broker: ${env.broker}; gateway: ${env.gateway.url} (pid ${env.gateway.service.pid}); reflector: ${env.reflector.url} with its own gateway at ${targetInfo(env, 'gateway-reflector').url}`)
+    const relay = env.targets.get('relay')
+    console.log(`broker: ${env.broker}; gateway: ${env.gateway.url} (pid ${env.gateway.service.pid}); ${relay === undefined ? 'no TCP relay (socat not installed)' : `TCP relay: ${relay.url}`}; reflector: ${env.reflector.url} with its own gateway at ${targetInfo(env, 'gateway-reflector').url}`)
     const scenarios = selectScenarios(flags, env)
     await warmUp(env, scenarios, flags.quick)
     const runs = await runAll(env, scenarios)

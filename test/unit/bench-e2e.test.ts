@@ -1,7 +1,8 @@
 /**
  * Small real runs of the load tool against an in-process Aedes broker: over
  * mqtt://, and over ws:// through a `ws` server piping into the same broker.
- * A few hundred messages each; nothing may be lost.
+ * A few hundred messages each; nothing may be lost. And the suite's TCP
+ * relay (a real socat process) in front of the same broker.
  */
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
@@ -13,6 +14,7 @@ import { resolveBenchOptions } from '../../src/bench/options.js'
 import type { BenchInput } from '../../src/bench/options.js'
 import type { ConnectionsResult, MessagesResult } from '../../src/bench/results.js'
 import { runScenario } from '../../src/bench/run.js'
+import { findSocat, startRelay } from '../../src/bench/suite-processes.js'
 import { runBench } from '../../src/cli/bench.js'
 
 let broker: Aedes
@@ -101,6 +103,24 @@ describe('bench against Aedes over ws://', () => {
 
   test('QoS 2 with 64 KiB payloads', async () => {
     assertComplete(await messages({ qos: 2, payload: 65_536, count: 50, inflight: 8 }, wsUrl))
+  })
+})
+
+// CI installs socat (.ci/run), so there this suite always runs.
+describe('the suite\'s TCP relay (socat) in front of the broker', { skip: findSocat() === undefined && process.env.CI !== 'true' ? 'socat not installed' : false }, () => {
+  test('carries QoS 1 both ways with nothing lost, and stops with its service', async () => {
+    const socat = findSocat()
+    assert.ok(socat !== undefined, 'socat is installed (apt-get install socat)')
+    const relay = await startRelay(socat, Number(new URL(tcpUrl).port))
+    try {
+      assert.notEqual(relay.url, tcpUrl)
+      assertComplete(await messages({ qos: 1, publishers: 2, subscribers: 2, topics: 'shared', count: 300 }, relay.url))
+      assertComplete(await messages({ qos: 0, payload: 65_536, count: 50, inflight: 8 }, relay.url))
+    } finally {
+      await relay.service.stop()
+    }
+    assert.equal(relay.service.running, false)
+    await assert.rejects(messages({ count: 1 }, relay.url))
   })
 })
 

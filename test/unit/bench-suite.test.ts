@@ -37,6 +37,12 @@ describe('suite scenarios', () => {
     assert.throws(() => pickScenarios(suiteScenarios(false), ['nope']), /unknown scenario nope/)
   })
 
+  test('the relay runs where targets 2, 3 and 5 (QoS 0 1 → 1) are judged, and not with idle connections', () => {
+    const scenarios = suiteScenarios(false)
+    const withRelay = scenarios.filter(s => s.targets.includes('relay')).map(s => s.id).sort()
+    assert.deepEqual(withRelay, ['large-64k', 'latency-5k', 'qos0-1to1'])
+  })
+
   test('target 1 runs with a 20,000 window against both endpoints', () => {
     const s = suiteScenarios(true).find(s => s.id === 'qos0-1to1-w20k')
     assert.equal(s?.input.inflight, 20_000)
@@ -75,6 +81,26 @@ describe('suite targets', () => {
     const t = target({ 'qos0-1to1': { gateway: { gatewayCpu: 5.9 } } }, 1)
     assert.equal(t.pass, undefined)
     assert.match(t.measured, /window 500: 5\.900 µs/)
+  })
+
+  test('2, 3 and 5 show the relay beside the gateway, and judge the gateway alone', () => {
+    const summary: Summary = {
+      'latency-5k': { direct: { p99: 400 }, gateway: { p99: 800 }, relay: { p99: 720 } },
+      'large-64k': { direct: { mbPerSec: 1000 }, gateway: { mbPerSec: 530 }, relay: { mbPerSec: 600 } },
+      'qos0-1to1': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 90 }, relay: { msgPerSec: 101 } },
+      'qos1-1to1': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 103 } },
+      'fanin-20to1': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 116 } }
+    }
+    const latency = target(summary, 2)
+    assert.match(latency.measured, /= 2\.00 × \(TCP relay: 1\.80 ×\)$/)
+    assert.equal(latency.pass, false)
+    const large = target(summary, 3)
+    assert.equal(large.measured, '53.0 % (TCP relay: 60.0 %)')
+    assert.equal(large.pass, false)
+    const throughput = target(summary, 5)
+    assert.equal(throughput.measured, 'qos0-1to1 0.90 × (TCP relay: 1.01 ×), qos1-1to1 1.03 ×, fanin-20to1 1.16 ×')
+    assert.equal(throughput.pass, false, 'the relay passing does not pass the gateway')
+    assert.equal(target({ 'large-64k': { direct: { mbPerSec: 1000 }, gateway: { mbPerSec: 700 } } }, 3).measured, '70.0 %')
   })
 
   test('4: a failed connect among the 9,900 fails it', () => {
@@ -116,6 +142,18 @@ describe('suite report', () => {
     assert.match(mosquitto, /window 20,000 .*\| 100 .*\| 90 .*\| 0\.90 ×/)
     assert.match(reflector, /window 20,000 .*\| 2,000 .*\| 1,000 .*\| 0\.50 ×/)
     assert.doesNotMatch(reflector, /window 500/)
+  })
+
+  test('the relay has its own columns in the Mosquitto table, explained once', () => {
+    const md = suiteMarkdown({
+      ...base,
+      runs: [{ scenario: 'qos0-1to1', target: 'relay', run: 1, gatewayCpu: undefined, brokerCpu: undefined, backgroundCores: 0, result: undefined }],
+      summary: { 'qos0-1to1': { direct: { msgPerSec: 100 }, gateway: { msgPerSec: 90 }, relay: { msgPerSec: 95 } } }
+    })
+    assert.match(md, /\| TCP relay \| relay \/ direct \|/)
+    assert.match(md, /window 500 .*\| 100 .*\| 90 .*\| 0\.90 × .*\| 95 .*\| 0\.95 ×/)
+    assert.match(md, /"TCP relay" is socat/)
+    assert.doesNotMatch(suiteMarkdown(base), /"TCP relay" is socat/)
   })
 
   test('no reflector table when nothing ran against it', () => {
