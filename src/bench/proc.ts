@@ -4,7 +4,7 @@
  * when the process or /proc is not there, so a missing `--pid` never fails a run.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** VmRSS of `pid` in KiB. */
 export function readRssKb (pid: number): number | undefined {
@@ -31,17 +31,52 @@ function clockTicks (): number {
   return ticksPerSecond
 }
 
-/** User + system CPU time `pid` has used, in µs (resolution: one clock tick, 10 ms). */
+/**
+ * User + system CPU time, in µs (resolution: one clock tick, 10 ms), of `pid`
+ * and of its descendants: those still running, and those it has already
+ * reaped (the kernel adds their times to the parent's). A process that
+ * serves each connection in a child of its own (socat with `fork`) or in
+ * workers (`--workers`) is thus measured whole.
+ */
 export function readCpuMicros (pid: number): number | undefined {
+  const ticks = treeTicks(pid, MAX_TREE_DEPTH)
+  return ticks === undefined ? undefined : ticks * 1e6 / clockTicks()
+}
+
+const MAX_TREE_DEPTH = 4
+
+function treeTicks (pid: number, depth: number): number | undefined {
+  const own = statTicks(pid)
+  if (own === undefined || depth === 0) return own
+  return childPids(pid).reduce((sum, child) => sum + (treeTicks(child, depth - 1) ?? 0), own)
+}
+
+/** utime + stime + cutime + cstime of `pid`, in clock ticks. */
+function statTicks (pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces and parentheses; fields after it are plain.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // Fields 14 (utime) and 15 (stime) of proc(5); this list starts at field 3.
-    const ticks = Number(fields[11]) + Number(fields[12])
-    return Number.isFinite(ticks) ? ticks * 1e6 / clockTicks() : undefined
+    // Fields 14-17 of proc(5) (utime, stime, cutime, cstime); this list starts at field 3.
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])
+    return Number.isFinite(ticks) ? ticks : undefined
   } catch {
     return undefined
+  }
+}
+
+/** Running children of `pid`, from each thread's `children` list (a child belongs to the thread that forked it). */
+function childPids (pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap(tid => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+      } catch {
+        return []
+      }
+    })
+  } catch {
+    return []
   }
 }
 

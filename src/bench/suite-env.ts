@@ -1,8 +1,9 @@
 /**
  * What the suite runs against: Mosquitto (when installed) with the gateway
- * and, when socat is installed, a plain TCP relay in front of it, or else the gateway's embedded broker, whose plain TCP
- * listener then stands in for "direct"; and in both cases the reflector with
- * a second gateway process in front of it.
+ * and, when socat is installed, a plain TCP relay in front of it; or else the
+ * gateway's embedded broker, whose plain TCP listener then stands in for
+ * "direct"; and in both cases the reflector with a second gateway process in
+ * front of it.
  */
 import { findMosquitto, findSocat, freePort, gatewayHelp, startGateway, startMosquitto, startReflector, startRelay } from './suite-processes.js'
 import type { Gateway, Mosquitto, ReflectorProcess, Service } from './suite-processes.js'
@@ -105,16 +106,17 @@ async function withMosquitto (binary: string, started: Service[]): Promise<Side>
 }
 
 /**
- * socat in front of Mosquitto, when installed. Its CPU is not reported: it
- * is spent in a forked child per connection, which /proc only adds to the
- * parent's total once the child has exited, after the run is measured.
+ * socat in front of Mosquitto, when installed. It stands where the gateway
+ * stands, so its CPU (a forked child per connection, counted with the
+ * parent) is reported as the gateway's.
  */
 async function relayTarget (mosquitto: Mosquitto, brokerPid: number, started: Service[]): Promise<[TargetId, TargetInfo][]> {
   const socat = findSocat()
   if (socat === undefined) return []
   const relay = await startRelay(socat, Number(new URL(mosquitto.tcpUrl).port))
   started.push(relay.service)
-  return [['relay', { url: relay.url, serverPid: relay.service.pid, gatewayPid: undefined, brokerPid }]]
+  const relayPid = relay.service.pid
+  return [['relay', { url: relay.url, serverPid: relayPid, gatewayPid: relayPid, brokerPid }]]
 }
 
 async function embedded (started: Service[]): Promise<Side> {

@@ -101,7 +101,8 @@ function reflectorSection (results: SuiteResults): string[] {
 function relayLine (results: SuiteResults): string[] {
   if (!results.runs.some(r => r.target === 'relay')) return []
   return ['"TCP relay" is socat copying bytes between the load tool (mqtt://) and the same Mosquitto, in its own processes where the gateway sits:',
-    'no WebSocket, no MQTT, just the extra process on the path, so it shows what that alone costs on this machine.']
+    'no WebSocket, no MQTT, just the extra process on the path, so it shows what that alone costs on this machine.',
+    'In its column, "gateway CPU" is the relay\'s (its forked children included).']
 }
 
 function passCell (pass: boolean | undefined): string {

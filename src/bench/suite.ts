@@ -105,7 +105,7 @@ function describe (run: SuiteRun): string {
     const rss = r.rss === undefined ? '' : `, ${fixed(r.rss.kbPerConnection, 2)} KB/conn`
     return `${int(r.connect.connected)} conn, ${int(r.connect.perSecond)} conn/s${rss}, ${r.disconnects} disconnects`
   }
-  const cpu = run.gatewayCpu === undefined ? '' : `, gateway ${fixed(run.gatewayCpu, 3)} µs/msg`
+  const cpu = run.gatewayCpu === undefined ? '' : `, ${run.target === 'relay' ? 'relay' : 'gateway'} ${fixed(run.gatewayCpu, 3)} µs/msg`
   return `${int(r.msgPerSec)} msg/s, ${fixed(r.mbPerSec, 1)} MB/s, p99 ${micros(r.latencyUs.p99)}, lost ${int(r.lost)}${cpu}`
 }
 

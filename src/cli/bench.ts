@@ -39,7 +39,8 @@ Messages mode (default)
   --duration SECONDS        how long to send (${d.duration})
   --count N                 send N messages in all instead
   --ws-batch                put all packets of one write in one WebSocket frame
-  --pid PID                 report this process's CPU per message (repeatable)
+  --pid PID                 report this process's CPU per message, its children's
+                            included (repeatable)
 
 Connections mode
   --mode connections        open idle connections and hold them

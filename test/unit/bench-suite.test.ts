@@ -4,9 +4,11 @@
  * with the 9,900-connection run), and which table each target lands in.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
-import { readOpenFilesLimit } from '../../src/bench/proc.js'
+import { readCpuMicros, readOpenFilesLimit } from '../../src/bench/proc.js'
 import { suiteMarkdown } from '../../src/bench/suite-report.js'
 import type { Summary, SuiteResults } from '../../src/bench/suite-results.js'
 import { pickScenarios, suiteScenarios } from '../../src/bench/suite-scenarios.js'
@@ -159,6 +161,37 @@ describe('suite report', () => {
   test('no reflector table when nothing ran against it', () => {
     const md = suiteMarkdown({ ...base, summary: { 'qos0-1to1': { direct: { msgPerSec: 100 } } } })
     assert.doesNotMatch(md, /Against the reflector/)
+  })
+})
+
+describe('process CPU', { skip: !existsSync('/proc/self/stat') }, () => {
+  // A parent that forks a child which spins for 400 ms and exits: the parent
+  // itself stays nearly idle, so only its child's time can reach 300 ms.
+  const SPIN_MS = 400
+  const parentScript = `
+    const { spawn } = require('node:child_process')
+    const child = spawn(process.execPath, ['-e', 'const t = Date.now(); while (Date.now() - t < ${SPIN_MS}) {}'], { stdio: 'inherit' })
+    child.on('spawn', () => console.log(child.pid))
+    child.on('exit', () => console.log('exited'))
+    setTimeout(() => {}, 10_000)`
+
+  test('counts a child while it runs and after the parent reaped it', async () => {
+    const parent = spawn(process.execPath, ['-e', parentScript], { stdio: ['ignore', 'pipe', 'inherit'] })
+    try {
+      const lines = createInterface({ input: parent.stdout })[Symbol.asyncIterator]()
+      const childPid = Number((await lines.next()).value)
+      assert.ok(childPid > 0)
+      await new Promise(resolve => setTimeout(resolve, SPIN_MS / 2))
+      const parentPid = parent.pid ?? 0
+      const whileRunning = readCpuMicros(parentPid) ?? 0
+      const childAlone = readCpuMicros(childPid) ?? 0
+      assert.ok(whileRunning >= childAlone && childAlone > 0, `parent tree ${whileRunning} µs includes the running child's ${childAlone} µs`)
+      assert.equal((await lines.next()).value, 'exited')
+      const afterExit = readCpuMicros(parentPid) ?? 0
+      assert.ok(afterExit >= 300_000, `the reaped child's ~${SPIN_MS} ms are counted: ${afterExit} µs`)
+    } finally {
+      parent.kill()
+    }
   })
 })
 
