@@ -39,16 +39,38 @@ function clockTicks (): number {
  * workers (`--workers`) is thus measured whole.
  */
 export function readCpuMicros (pid: number): number | undefined {
-  const ticks = treeTicks(pid, MAX_TREE_DEPTH)
+  const ticks = treeSum(pid, statTicks, MAX_TREE_DEPTH)
   return ticks === undefined ? undefined : ticks * 1e6 / clockTicks()
+}
+
+/**
+ * Read- and write-type system calls (read, readv, recvmsg…; write, writev,
+ * sendmsg…) `pid` and its descendants have made: syscr + syscw of
+ * /proc/PID/io, which also holds those of children already reaped. How many
+ * messages each call carries shows batching without the noise of timing.
+ */
+export function readSyscalls (pid: number): number | undefined {
+  return treeSum(pid, ioCalls, MAX_TREE_DEPTH)
 }
 
 const MAX_TREE_DEPTH = 4
 
-function treeTicks (pid: number, depth: number): number | undefined {
-  const own = statTicks(pid)
-  if (own === undefined || depth === 0) return own
-  return childPids(pid).reduce((sum, child) => sum + (treeTicks(child, depth - 1) ?? 0), own)
+/** `own(pid)` plus the same for each running descendant, `depth` levels down. */
+function treeSum (pid: number, own: (pid: number) => number | undefined, depth: number): number | undefined {
+  const self = own(pid)
+  if (self === undefined || depth === 0) return self
+  return childPids(pid).reduce((sum, child) => sum + (treeSum(child, own, depth - 1) ?? 0), self)
+}
+
+function ioCalls (pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+    const reads = /^syscr:\s+(\d+)/m.exec(io)
+    const writes = /^syscw:\s+(\d+)/m.exec(io)
+    return reads === null || writes === null ? undefined : Number(reads[1]) + Number(writes[1])
+  } catch {
+    return undefined
+  }
 }
 
 /** utime + stime + cutime + cstime of `pid`, in clock ticks. */

@@ -33,7 +33,10 @@ function messagesRows (r: MessagesResult): string[][] {
   if (r.skipped > 0) rows.push(['skipped (tool backed up)', int(r.skipped)])
   if (r.rejected > 0) rows.push(['rejected by server', int(r.rejected)])
   if (r.foreign > 0) rows.push(['foreign PUBLISHes (no bench header)', int(r.foreign)])
-  for (const c of r.cpu) rows.push([`pid ${c.pid} CPU`, `${fixed(c.usPerMessage, 3)} µs/msg (${fixed(c.cpuUs / 1e6, 2)} s)`])
+  for (const c of r.cpu) {
+    const calls = c.syscallsPerMessage === undefined ? '' : `, ${fixed(c.syscallsPerMessage, 3)} read/write syscalls/msg`
+    rows.push([`pid ${c.pid} CPU`, `${fixed(c.usPerMessage, 3)} µs/msg (${fixed(c.cpuUs / 1e6, 2)} s)${calls}`])
+  }
   return rows
 }
 

@@ -19,6 +19,8 @@ export interface CpuUse {
   cpuUs: number
   /** CPU µs per message received by the subscribers. */
   usPerMessage: number
+  /** Read and write system calls per message received (watched processes on Linux). */
+  syscallsPerMessage?: number
 }
 
 export interface MessagesScenario {

@@ -10,7 +10,7 @@ import type { Driver } from './drive.js'
 import { summarize } from './latency.js'
 import type { BenchOptions } from './options.js'
 import { nowMicros } from './payload.js'
-import { readCpuMicros } from './proc.js'
+import { readCpuMicros, readSyscalls } from './proc.js'
 import { PublishBatch } from './publish-batch.js'
 import { Publisher } from './publisher.js'
 import { Receivers } from './receivers.js'
@@ -128,8 +128,10 @@ function share (count: number, n: number, index: number): number {
   return Math.floor(count / n) + (index < count % n ? 1 : 0)
 }
 
-function cpuSnapshot (pids: readonly number[]): (number | undefined)[] {
-  return pids.map(readCpuMicros)
+interface ProcessSnapshot { cpuUs: number | undefined, syscalls: number | undefined }
+
+function cpuSnapshot (pids: readonly number[]): ProcessSnapshot[] {
+  return pids.map(pid => ({ cpuUs: readCpuMicros(pid), syscalls: readSyscalls(pid) }))
 }
 
 async function measure (run: Run, connect: ConnectStats, hooks: MessagesHooks): Promise<MessagesResult> {
@@ -154,7 +156,10 @@ async function measure (run: Run, connect: ConnectStats, hooks: MessagesHooks): 
   const cpu = options.pids.flatMap((pid, i): CpuUse[] => {
     const before = cpuBefore[i]
     const after = cpuAfter[i]
-    return before === undefined || after === undefined ? [] : [cpuUse(pid, after - before, receivers.received)]
+    if (before?.cpuUs === undefined || after?.cpuUs === undefined) return []
+    const use = cpuUse(pid, after.cpuUs - before.cpuUs, receivers.received)
+    if (before.syscalls === undefined || after.syscalls === undefined || receivers.received === 0) return [use]
+    return [{ ...use, syscallsPerMessage: round((after.syscalls - before.syscalls) / receivers.received, 3) }]
   })
   return buildResult(run, connect, elapsedS, cpuUse(process.pid, toolCpu.user + toolCpu.system, receivers.received), cpu)
 }

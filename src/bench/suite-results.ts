@@ -14,6 +14,9 @@ export interface SuiteRun {
   gatewayCpu: number | undefined
   /** CPU µs per received message of the broker, or of the reflector on its targets. */
   brokerCpu: number | undefined
+  /** Read and write system calls per received message, of the gateway and of the broker (absent in older files). */
+  gatewaySyscalls?: number
+  brokerSyscalls?: number
   /**
    * Cores kept busy during the run by processes other than the tool, the
    * gateway and the broker: a noisy neighbour on the shared machine.
@@ -58,6 +61,8 @@ export function metricOf (run: SuiteRun, metric: MetricId): number | undefined {
   if (r === undefined) return undefined
   if (metric === 'gatewayCpu') return run.gatewayCpu
   if (metric === 'brokerCpu') return run.brokerCpu
+  if (metric === 'gatewaySyscalls') return run.gatewaySyscalls
+  if (metric === 'brokerSyscalls') return run.brokerSyscalls
   if (metric === 'disconnects') return r.disconnects
   if (r.mode === 'connections') {
     if (metric === 'kbPerConn') return r.rss?.kbPerConnection

@@ -20,7 +20,7 @@ export const TARGET_IDS: readonly TargetId[] = ['direct', 'gateway', 'relay', 'm
 
 export type MetricId =
   | 'msgPerSec' | 'mbPerSec' | 'p50' | 'p99' | 'p999' | 'lost' | 'disconnects'
-  | 'gatewayCpu' | 'brokerCpu' | 'toolCpu' | 'kbPerConn' | 'connPerSec' | 'handshakeP99'
+  | 'gatewayCpu' | 'brokerCpu' | 'gatewaySyscalls' | 'brokerSyscalls' | 'toolCpu' | 'kbPerConn' | 'connPerSec' | 'handshakeP99'
   | 'serverCpuPerConn' | 'toolCpuPerConn' | 'connectFailed'
 
 export interface SuiteScenario {
@@ -72,7 +72,7 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       input: { qos: 0, payload: 64, publishers: 1, subscribers: 1, inflight: 500, duration: seconds },
       targets: WITH_RELAY,
       runs,
-      metrics: ['msgPerSec', 'gatewayCpu', 'brokerCpu', 'toolCpu', 'p99', 'lost']
+      metrics: ['msgPerSec', 'gatewayCpu', 'gatewaySyscalls', 'brokerCpu', 'brokerSyscalls', 'toolCpu', 'p99', 'lost']
     },
     {
       // Target 1. A window of 20,000 keeps the closed loop from capping how
@@ -83,7 +83,7 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       input: { qos: 0, payload: 64, publishers: 1, subscribers: 1, inflight: 20_000, duration: seconds },
       targets: BOTH_ENDPOINTS,
       runs,
-      metrics: ['msgPerSec', 'gatewayCpu', 'brokerCpu', 'toolCpu', 'p99', 'lost']
+      metrics: ['msgPerSec', 'gatewayCpu', 'gatewaySyscalls', 'brokerCpu', 'toolCpu', 'p99', 'lost']
     },
     {
       id: 'fanin-20to1',
@@ -107,7 +107,7 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       input: { qos: 0, payload: 64, publishers: 1, subscribers: 1, rate: 5000, duration: quick ? 4 : 10 },
       targets: WITH_RELAY,
       runs,
-      metrics: ['p50', 'p99', 'p999', 'gatewayCpu', 'lost']
+      metrics: ['p50', 'p99', 'p999', 'gatewayCpu', 'gatewaySyscalls', 'lost']
     },
     {
       id: 'large-64k',
@@ -115,7 +115,7 @@ export function suiteScenarios (quick: boolean): SuiteScenario[] {
       input: { qos: 0, payload: 65_536, publishers: 1, subscribers: 1, inflight: 16, duration: seconds },
       targets: LARGE_MESSAGE_TARGETS,
       runs,
-      metrics: ['mbPerSec', 'msgPerSec', 'gatewayCpu', 'p99', 'lost']
+      metrics: ['mbPerSec', 'msgPerSec', 'gatewayCpu', 'gatewaySyscalls', 'p99', 'lost']
     },
     {
       id: 'echo-100',

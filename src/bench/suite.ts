@@ -98,6 +98,12 @@ function cpuOf (result: BenchResult | undefined, pid: number): number | undefine
   return result?.mode === 'messages' ? result.cpu.find(c => c.pid === pid)?.usPerMessage : undefined
 }
 
+/** `{ [key]: syscalls per message of pid }`, or nothing when unknown. */
+function syscallsOf (key: 'gatewaySyscalls' | 'brokerSyscalls', result: BenchResult | undefined, pid: number | undefined): Partial<SuiteRun> {
+  const calls = result?.mode === 'messages' && pid !== undefined ? result.cpu.find(c => c.pid === pid)?.syscallsPerMessage : undefined
+  return calls === undefined ? {} : { [key]: calls }
+}
+
 function describe (run: SuiteRun): string {
   const r = run.result
   if (r === undefined) return `FAILED: ${run.error ?? 'no result'}`
@@ -141,6 +147,8 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
           run: run + 1,
           gatewayCpu: info.gatewayPid === undefined ? undefined : cpuOf(result, info.gatewayPid),
           brokerCpu: info.brokerPid === undefined ? undefined : cpuOf(result, info.brokerPid),
+          ...syscallsOf('gatewaySyscalls', result, info.gatewayPid),
+          ...syscallsOf('brokerSyscalls', result, info.brokerPid),
           backgroundCores: backgroundCores(cpuBefore, cpuSample(env), (Date.now() - started) / 1000),
           result,
           ...(outcome.error === undefined ? {} : { error: outcome.error })

@@ -85,6 +85,17 @@ describe('bench against Aedes over mqtt://', () => {
     assert.equal(r.expected, 200)
   })
 
+  test('a watched process: CPU and read/write system calls per message', async () => {
+    // The broker runs in this process, so it is the tool and the broker together.
+    const r = await messages({ qos: 0, count: 5000, inflight: 100, pid: [process.pid] }, tcpUrl)
+    assertComplete(r)
+    const watched = r.cpu[0]
+    assert.equal(watched?.pid, process.pid)
+    assert.ok(watched.usPerMessage > 0)
+    // 2 connections, each read and written in batches: well under one call per message each way.
+    assert.ok(watched.syscallsPerMessage !== undefined && watched.syscallsPerMessage > 0 && watched.syscallsPerMessage < 4, `${watched.syscallsPerMessage} syscalls/msg`)
+  })
+
   test('connections mode opens, holds and closes', async () => {
     const r = await runScenario(resolveBenchOptions({ url: tcpUrl, mode: 'connections', connections: 30, hold: 0.2, pid: [process.pid] })) as ConnectionsResult
     assert.equal(r.connect.connected, 30)

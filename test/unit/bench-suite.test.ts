@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
-import { readCpuMicros, readOpenFilesLimit } from '../../src/bench/proc.js'
+import { readCpuMicros, readOpenFilesLimit, readSyscalls } from '../../src/bench/proc.js'
 import { suiteMarkdown } from '../../src/bench/suite-report.js'
 import type { Summary, SuiteResults } from '../../src/bench/suite-results.js'
 import { pickScenarios, suiteScenarios } from '../../src/bench/suite-scenarios.js'
@@ -164,7 +164,7 @@ describe('suite report', () => {
   })
 })
 
-describe('process CPU', { skip: !existsSync('/proc/self/stat') }, () => {
+describe('process CPU and system calls', { skip: !existsSync('/proc/self/io') }, () => {
   // A parent that forks a child which spins for 400 ms and exits: the parent
   // itself stays nearly idle, so only its child's time can reach 300 ms.
   const SPIN_MS = 400
@@ -189,6 +189,28 @@ describe('process CPU', { skip: !existsSync('/proc/self/stat') }, () => {
       assert.equal((await lines.next()).value, 'exited')
       const afterExit = readCpuMicros(parentPid) ?? 0
       assert.ok(afterExit >= 300_000, `the reaped child's ~${SPIN_MS} ms are counted: ${afterExit} µs`)
+    } finally {
+      parent.kill()
+    }
+  })
+  test('counts the read and write system calls of a process and of the children it reaped', async () => {
+    const WRITES = 2000
+    const writer = `const fs = require('node:fs'); const fd = fs.openSync('/dev/null', 'w'); for (let i = 0; i < ${WRITES}; i++) fs.writeSync(fd, 'x')`
+    const script = `
+      const { spawn } = require('node:child_process')
+      console.log('ready')
+      process.stdin.once('data', () => spawn(process.execPath, ['-e', ${JSON.stringify(writer)}]).on('exit', () => console.log('exited')))
+      setTimeout(() => {}, 10_000)`
+    const parent = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+    try {
+      const lines = createInterface({ input: parent.stdout })[Symbol.asyncIterator]()
+      assert.equal((await lines.next()).value, 'ready')
+      const before = readSyscalls(parent.pid ?? 0) ?? 0
+      parent.stdin.write('go\n')
+      assert.equal((await lines.next()).value, 'exited')
+      const after = readSyscalls(parent.pid ?? 0) ?? 0
+      assert.ok(after - before >= WRITES, `${after - before} calls include the child's ${WRITES} writes`)
+      assert.ok(after - before < WRITES * 3, `${after - before} calls: the child's writes and its start-up, not more`)
     } finally {
       parent.kill()
     }
