@@ -12,7 +12,16 @@ export interface LatencySummary {
   p999: number
   max: number
   mean: number
+  /** [percentile, µs] from 0 to 99.99 in quarter decades of the tail, then 100 (the max): for plots. */
+  spectrum?: [number, number][]
 }
+
+/**
+ * 100 × (1 − 10^(−k/4)) for k = 0…16: 0, 43.8, 68.4, 82.2, 90, …, 99.99 %.
+ * Evenly spaced on the usual latency plot's axis, where each decade of the
+ * tail (90, 99, 99.9 %) gets the same width.
+ */
+export const SPECTRUM_PERCENTILES: readonly number[] = Array.from({ length: 17 }, (_, k) => Number((100 * (1 - 10 ** (-k / 4))).toFixed(4)))
 
 /** One hour: anything slower is recorded as one hour. */
 const HIGHEST_US = 3_600_000_000
@@ -34,6 +43,8 @@ export function summarize (histogram: Histogram): LatencySummary {
     p99: histogram.getValueAtPercentile(99),
     p999: histogram.getValueAtPercentile(99.9),
     max: histogram.maxValue,
-    mean: Math.round(histogram.mean)
+    mean: Math.round(histogram.mean),
+    // A bucket's top can exceed the largest value recorded: clamp to it.
+    spectrum: [...SPECTRUM_PERCENTILES.map((p): [number, number] => [p, Math.min(histogram.getValueAtPercentile(p), histogram.maxValue)]), [100, histogram.maxValue]]
   }
 }

@@ -147,7 +147,14 @@ function failedRuns (results: SuiteResults): string {
   return ['Runs that failed (left out of the medians):', '', ...failed.map(r => `- ${r.scenario} ${r.target} run ${r.run}: ${r.error ?? ''}`), ''].join('\n')
 }
 
-export function suiteMarkdown (results: SuiteResults): string {
+/** The latency plot, when one was drawn (a file beside the .md). */
+function plotSection (file: string | undefined): string[] {
+  if (file === undefined) return []
+  return ['## Latency by percentile', '', 'The open-loop 5,000 msg/s runs, each target\'s run with the median p99; the x axis gives each decade of the tail the same width.', '', `![latency by percentile](${file})`, '']
+}
+
+/** The report; `latencyPlot` names the plot file to link, when there is one. */
+export function suiteMarkdown (results: SuiteResults, latencyPlot?: string): string {
   const m = results.machine
   const runs = Math.max(...results.scenarios.map(s => s.runs))
   return [
@@ -165,6 +172,7 @@ export function suiteMarkdown (results: SuiteResults): string {
     background(results),
     '',
     failedRuns(results),
+    ...plotSection(latencyPlot),
     '## Targets',
     '',
     targetsTable(results.targets),

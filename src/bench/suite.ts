@@ -14,6 +14,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { fixed, int, micros } from './format.js'
@@ -25,6 +26,7 @@ import { sleep } from './session.js'
 import { compareMarkdown } from './suite-compare.js'
 import { checkAlive, startEnvironment, stopEnvironment } from './suite-env.js'
 import type { Environment, TargetInfo } from './suite-env.js'
+import { latencyPlot } from './suite-plot.js'
 import { suiteMarkdown } from './suite-report.js'
 import type { SuiteResults, SuiteRun } from './suite-results.js'
 import { summarizeRuns } from './suite-results.js'
@@ -198,14 +200,23 @@ function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] 
   }))
 }
 
-function writeResults (results: SuiteResults, markdown: string): string {
-  const dir = resultsDir()
-  mkdirSync(dir, { recursive: true })
+/** bench/results/<timestamp>[-quick]: the stem of the files one run writes. */
+function resultsBase (results: SuiteResults): string {
   const stamp = results.startedAt.replace(/[:.]/g, '-')
-  const base = `${dir}${stamp}${results.quick ? '-quick' : ''}`
+  return `${resultsDir()}${stamp}${results.quick ? '-quick' : ''}`
+}
+
+/** The latency plot's file name (beside the .md that links it), when there is a plot. */
+function plotFile (base: string, plot: string | undefined): string | undefined {
+  return plot === undefined ? undefined : `${basename(base)}-latency.svg`
+}
+
+function writeResults (base: string, results: SuiteResults, markdown: string, plot: string | undefined): void {
+  mkdirSync(resultsDir(), { recursive: true })
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`)
   writeFileSync(`${base}.md`, markdown)
-  return base
+  const file = plotFile(base, plot)
+  if (file !== undefined && plot !== undefined) writeFileSync(`${resultsDir()}${file}`, plot)
 }
 
 async function runSuite (flags: SuiteFlags): Promise<number> {
@@ -237,9 +248,12 @@ async function runSuite (flags: SuiteFlags): Promise<number> {
       summary,
       targets: checkTargets(summary)
     }
-    const markdown = suiteMarkdown(results)
+    const base = resultsBase(results)
+    const plot = latencyPlot(results, 'latency-5k')
+    const markdown = suiteMarkdown(results, plotFile(base, plot))
     console.log(`\n${markdown}`)
-    console.log(`results: ${writeResults(results, markdown)}.{md,json}`)
+    writeResults(base, results, markdown, plot)
+    console.log(`results: ${base}.{md,json}${plot === undefined ? '' : `, latency plot: ${base}-latency.svg`}`)
     return 0
   } finally {
     process.removeListener('SIGINT', stopOnSignal)
