@@ -51,6 +51,14 @@ export interface BridgeEndpoints {
 
 type State = 'open' | 'closing' | 'closed'
 
+/**
+ * Each socket points back to its bridge, so one listener function per event
+ * serves every connection (`this` is the socket), as in ws: a closure per
+ * event per connection was ~1 KB of every idle connection's heap.
+ */
+const kBridge = Symbol('bridge')
+type Tagged = Duplex & { [kBridge]?: Bridge }
+
 const DISCONNECT_TYPE = 14
 const NOTHING_HELD: readonly Buffer[] = []
 // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
@@ -140,14 +148,15 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     const { client, upstream } = this
     client.setNoDelay(true)
     client.setTimeout(0)
-    client.on('data', this.onClientData)
-    client.on('end', this.onClientEnd)
-    client.on('error', this.onClientError)
-    client.on('close', this.onClientClose)
+    ;(client as Tagged)[kBridge] = this
+    client.on('data', Bridge.clientData)
+    client.on('end', Bridge.clientEnd)
+    client.on('error', Bridge.clientError)
+    client.on('close', Bridge.clientClose)
     if (upstream !== undefined) this.listenToUpstream(upstream)
     // Until CONNECT the first-packet timer watches the connection; the idle
     // pinger takes over after it, so one timer per connection lives at a time.
-    this.firstPacketTimer = setTimeout(this.onFirstPacketTimeout, this.ctx.options.firstPacketTimeout).unref()
+    this.firstPacketTimer = setTimeout(Bridge.firstPacketTimeout, this.ctx.options.firstPacketTimeout, this).unref()
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
     if (head.length > 0) this.onClientData(head)
   }
@@ -156,15 +165,31 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     // Once the sink is known: the client's reads go into reused memory
     // when both sides are plain sockets (see read-ring.ts).
     adoptReads(this.client, upstream)
-    upstream.on('data', this.onUpstreamData)
-    upstream.on('end', this.onUpstreamEnd)
-    upstream.on('error', this.onUpstreamError)
-    upstream.on('close', this.onUpstreamClose)
+    ;(upstream as Tagged)[kBridge] = this
+    upstream.on('data', Bridge.upstreamData)
+    upstream.on('end', Bridge.upstreamEnd)
+    upstream.on('error', Bridge.upstreamError)
+    upstream.on('close', Bridge.upstreamClose)
   }
+
+  // One function per event for all bridges; `this` is the tagged socket.
+  private static clientData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onClientData(chunk) }
+  private static clientEnd (this: Tagged): void { this[kBridge]?.onClientEnd() }
+  private static clientError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onClientError(err) }
+  private static clientClose (this: Tagged): void { this[kBridge]?.onClientClose() }
+  private static clientDrain (this: Tagged): void { this[kBridge]?.resumeUpstream() }
+  private static upstreamData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onUpstreamData(chunk) }
+  private static upstreamEnd (this: Tagged): void { this[kBridge]?.onUpstreamEnd() }
+  private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
+  private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
+  private static upstreamDrain (this: Tagged): void { this[kBridge]?.resumeClient() }
+  private static firstPacketTimeout (bridge: Bridge): void { bridge.onFirstPacketTimeout() }
+  private static tokenExpiry (bridge: Bridge): void { bridge.onTokenExpiry() }
+  private static closeTimeout (bridge: Bridge): void { bridge.onCloseTimeout() }
 
   // ── client → broker ────────────────────────────────────────────────────
 
-  private readonly onClientData = (chunk: Buffer): void => {
+  private onClientData (chunk: Buffer): void {
     this.lastInbound = performance.now()
     this.reader.feed(chunk)
   }
@@ -249,7 +274,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private connectUpstream (clientId: string, connectPacket: Buffer): void {
     const abort = new AbortController()
     this.upstreamOpening = { abort, pending: [connectPacket], pendingBytes: connectPacket.length, endWhenOpen: false }
-    ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(this.onUpstreamOpened, this.onUpstreamUnavailable)
+    ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(link => this.onUpstreamOpened(link), (err: unknown) => this.onUpstreamUnavailable(err))
   }
 
   /** The broker is being connected: hold the client's bytes (a copy: the reader reuses its chunk). */
@@ -263,7 +288,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (opening.pendingBytes > this.ctx.options.highWaterMark) this.client.pause()
   }
 
-  private readonly onUpstreamOpened = (link: UpstreamLink): void => {
+  private onUpstreamOpened (link: UpstreamLink): void {
     const opening = this.upstreamOpening
     this.upstreamOpening = undefined
     // A client that closed cleanly meanwhile still has its packets delivered.
@@ -282,7 +307,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     else if (!this.clientPaused) this.client.resume()
   }
 
-  private readonly onUpstreamUnavailable = (err: unknown): void => {
+  private onUpstreamUnavailable (err: unknown): void {
     this.upstreamOpening = undefined
     if (this.state === 'open') {
       // Say it in MQTT, as a broker that is down would: clients back off.
@@ -344,7 +369,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   // ── broker → client ────────────────────────────────────────────────────
 
-  private readonly onUpstreamData = (chunk: Buffer): void => {
+  private onUpstreamData (chunk: Buffer): void {
     // After our close frame no data frame may follow [RFC 6455 §5.5.1].
     if (this.state !== 'open' || this.draining !== undefined) return
     const boundary = this.toClient.scan(chunk, 0, chunk.length)
@@ -420,12 +445,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private pauseClient (): void {
     this.clientPaused = true
     this.client.pause()
-    this.upstream?.once('drain', this.resumeClient)
+    this.upstream?.once('drain', Bridge.upstreamDrain)
     this.startDrainTimer('broker_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
   }
 
-  private readonly resumeClient = (): void => {
+  private resumeClient (): void {
     this.clientPaused = false
     this.stopDrainTimer()
     if (this.state === 'open') this.client.resume()
@@ -435,12 +460,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private pauseUpstream (): void {
     this.upstreamPaused = true
     this.upstream?.pause()
-    this.client.once('drain', this.resumeUpstream)
+    this.client.once('drain', Bridge.clientDrain)
     this.startDrainTimer('client_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
   }
 
-  private readonly resumeUpstream = (): void => {
+  private resumeUpstream (): void {
     this.upstreamPaused = false
     this.stopDrainTimer()
     if (this.state === 'open') this.upstream?.resume()
@@ -492,15 +517,15 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.client.write(frame)
   }
 
-  private readonly onFirstPacketTimeout = (): void => {
+  private onFirstPacketTimeout (): void {
     this.fail('connect_timeout', `no CONNECT within ${this.ctx.options.firstPacketTimeout} ms`)
   }
 
   /** Arms (or re-arms) the one timer that ends the connection when its token expires. */
-  private readonly onTokenExpiry = (): void => {
+  private onTokenExpiry (): void {
     const left = (this.auth?.expiresAt ?? 0) - Date.now()
     if (left > 0) {
-      this.expiryTimer = setTimeout(this.onTokenExpiry, Math.min(left, MAX_TIMER_MS)).unref()
+      this.expiryTimer = setTimeout(Bridge.tokenExpiry, Math.min(left, MAX_TIMER_MS), this).unref()
       return
     }
     this.expiryTimer = undefined
@@ -531,7 +556,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.fail(reason, detail)
   }
 
-  private readonly onClientEnd = (): void => {
+  private onClientEnd (): void {
     if (this.state === 'open') {
       this.beginClose('client_end', 'TCP FIN without a close frame', undefined)
       this.endUpstreamAfterFlush()
@@ -539,7 +564,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     endOnce(this.client)
   }
 
-  private readonly onClientError = (err: NodeJS.ErrnoException): void => {
+  private onClientError (err: NodeJS.ErrnoException): void {
     if (this.state !== 'open') return // e.g. EPIPE on our close frame: the upstream still flushes
     this.beginClose('client_error', err.code ?? err.message, undefined)
     // A client that vanished gets no more bytes upstream: drop the broker
@@ -547,7 +572,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.destroyUpstream()
   }
 
-  private readonly onClientClose = (): void => {
+  private onClientClose (): void {
     this.clientClosed = true
     if (this.state === 'open') {
       this.beginClose('client_error', 'connection lost', undefined)
@@ -556,7 +581,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.finishIfDone()
   }
 
-  private readonly onUpstreamEnd = (): void => {
+  private onUpstreamEnd (): void {
     if (this.state === 'open') {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
@@ -567,7 +592,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (this.upstream !== undefined) endOnce(this.upstream)
   }
 
-  private readonly onUpstreamError = (err: NodeJS.ErrnoException): void => {
+  private onUpstreamError (err: NodeJS.ErrnoException): void {
     if (this.state === 'open') {
       const detail = `broker connection failed: ${err.code ?? err.message}`
       this.beginClose('broker_error', detail, CloseCode.internalError)
@@ -575,7 +600,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     }
   }
 
-  private readonly onUpstreamClose = (): void => {
+  private onUpstreamClose (): void {
     this.upstreamClosed = true
     if (this.state === 'open') {
       this.beginClose('broker_error', 'broker connection lost', CloseCode.internalError)
@@ -673,10 +698,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     clearTimeout(this.firstPacketTimer)
     clearTimeout(this.expiryTimer)
     if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
-    this.closeTimer = setTimeout(this.onCloseTimeout, this.ctx.options.closeTimeout).unref()
+    this.closeTimer = setTimeout(Bridge.closeTimeout, this.ctx.options.closeTimeout, this).unref()
   }
 
-  private readonly onCloseTimeout = (): void => {
+  private onCloseTimeout (): void {
     this.client.destroy()
     if (this.upstreamOpening !== undefined) this.upstreamOpening.endWhenOpen = false
     this.destroyUpstream()
