@@ -44,10 +44,12 @@ export function readCpuMicros (pid: number): number | undefined {
 }
 
 /**
- * Read- and write-type system calls (read, readv, recvmsg…; write, writev,
- * sendmsg…) `pid` and its descendants have made: syscr + syscw of
- * /proc/PID/io, which also holds those of children already reaped. How many
- * messages each call carries shows batching without the noise of timing.
+ * Read and write system calls (read, readv, write, writev…: those through
+ * the VFS; recv/send are not counted) `pid` and its descendants have made:
+ * syscr + syscw of /proc/PID/io, which also holds those of children already
+ * reaped. How many messages each call carries shows batching without the
+ * noise of timing. Node (libuv), socat and Mosquitto's TCP clients use
+ * read/write; libwebsockets uses recv/send.
  */
 export function readSyscalls (pid: number): number | undefined {
   return treeSum(pid, ioCalls, MAX_TREE_DEPTH)

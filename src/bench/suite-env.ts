@@ -17,6 +17,12 @@ export interface TargetInfo {
   gatewayPid: number | undefined
   /** The broker (or reflector) behind the target; undefined when it is the gateway itself (embedded). */
   brokerPid: number | undefined
+  /**
+   * False when the broker serves this target's clients with calls that
+   * /proc/PID/io does not count (recv/send: Mosquitto's WebSocket listener),
+   * so its system calls per message would read as 0.
+   */
+  brokerSyscallsCounted?: false
 }
 
 export interface Environment {
@@ -99,7 +105,7 @@ async function withMosquitto (binary: string, started: Service[]): Promise<Side>
     targets: [
       ['direct', { url: mosquitto.tcpUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }],
       ['gateway', { url: gateway.url, serverPid: gatewayPid, gatewayPid, brokerPid }],
-      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid }],
+      ['mosquitto-ws', { url: mosquitto.wsUrl, serverPid: brokerPid, gatewayPid: undefined, brokerPid, brokerSyscallsCounted: false }],
       ...relay
     ]
   }

@@ -34,7 +34,7 @@ export function formatMetric (metric: MetricId, value: number | undefined): stri
     case 'p50': case 'p99': case 'p999': case 'handshakeP99': return micros(value)
     case 'serverCpuPerConn': case 'toolCpuPerConn': return int(value)
     case 'gatewayCpu': case 'brokerCpu': case 'toolCpu': return fixed(value, 3)
-    case 'gatewaySyscalls': case 'brokerSyscalls': return fixed(value, 2)
+    case 'gatewaySyscalls': case 'brokerSyscalls': return fixed(value, 3)
     case 'kbPerConn': return fixed(value, 2)
     default: return int(value)
   }

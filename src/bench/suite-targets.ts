@@ -81,6 +81,12 @@ function largeTarget (s: Summary): TargetCheck {
  * Connect rate on 2 shared cores is bounded by the gateway and the tool
  * together, so the gateway's CPU per connection is shown too: 1 s / that is
  * what one core of gateway could accept.
+ *
+ * Memory is judged on the largest run: RSS grows in steps (V8 enlarging its
+ * heap by several MB at a time), and a step divided by 2,000 connections is
+ * several KB, the size of what is measured (2,000-connection runs of the
+ * same gateway gave -1.7 to 13 KB); divided by 9,900 it is about 1 KB. The
+ * quick suite, without the 9,900 run, falls back on the 2,000.
  */
 function idleTarget (s: Summary): TargetCheck {
   const kb = value(s, 'idle-2000', 'gateway', 'kbPerConn')
@@ -88,13 +94,14 @@ function idleTarget (s: Summary): TargetCheck {
   const cpu = value(s, 'idle-2000', 'gateway', 'serverCpuPerConn')
   const perCore = cpu === undefined || cpu === 0 ? '' : ` (gateway ${int(cpu)} µs CPU/conn ≈ ${int(1e6 / cpu)} conn/s per core)`
   const many = manyConnections(s)
+  const judgedKb = many.kb ?? kb
   const measured = kb === undefined || rate === undefined ? undefined : `${fixed(kb, 2)} KB, ${int(rate)} conn/s${perCore}${many.text}`
-  return check(4, 'idle connections: gateway RSS each, connect rate (2,000; and 9,900 in one process)', '≤ 6 KB, ≥ 3,000 conn/s', measured,
-    kb !== undefined && rate !== undefined && kb <= 6 && rate >= 3000 && many.pass)
+  return check(4, 'idle connections: gateway RSS each (of the 9,900 when run, else the 2,000), connect rate (2,000), 9,900 in one process', '≤ 6 KB, ≥ 3,000 conn/s', measured,
+    judgedKb !== undefined && rate !== undefined && judgedKb <= 6 && rate >= 3000 && many.pass)
 }
 
 /** The 9,900-connection run (full suite): it passes when every connection opened and stayed. */
-function manyConnections (s: Summary): { text: string, pass: boolean } {
+function manyConnections (s: Summary): { text: string, pass: boolean, kb?: number } {
   const kb = value(s, 'idle-9900', 'gateway', 'kbPerConn')
   const rate = value(s, 'idle-9900', 'gateway', 'connPerSec')
   const failed = value(s, 'idle-9900', 'gateway', 'connectFailed')
@@ -102,7 +109,8 @@ function manyConnections (s: Summary): { text: string, pass: boolean } {
   if (kb === undefined || rate === undefined || failed === undefined) return { text: '', pass: true }
   return {
     text: `; 9,900: ${fixed(kb, 2)} KB, ${int(rate)} conn/s, ${int(failed)} failed, ${int(disconnects ?? 0)} disconnects`,
-    pass: failed === 0 && disconnects === 0
+    pass: failed === 0 && disconnects === 0,
+    kb
   }
 }
 

@@ -150,7 +150,7 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
           gatewayCpu: info.gatewayPid === undefined ? undefined : cpuOf(result, info.gatewayPid),
           brokerCpu: info.brokerPid === undefined ? undefined : cpuOf(result, info.brokerPid),
           ...syscallsOf('gatewaySyscalls', result, info.gatewayPid),
-          ...syscallsOf('brokerSyscalls', result, info.brokerPid),
+          ...syscallsOf('brokerSyscalls', result, info.brokerSyscallsCounted === false ? undefined : info.brokerPid),
           backgroundCores: backgroundCores(cpuBefore, cpuSample(env), (Date.now() - started) / 1000),
           result,
           ...(outcome.error === undefined ? {} : { error: outcome.error })

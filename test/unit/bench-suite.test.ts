@@ -105,6 +105,19 @@ describe('suite targets', () => {
     assert.equal(target({ 'large-64k': { direct: { mbPerSec: 1000 }, gateway: { mbPerSec: 700 } } }, 3).measured, '70.0 %')
   })
 
+  test('4: memory is judged on the 9,900 when they ran, else on the 2,000', () => {
+    const many = { kbPerConn: 5.7, connPerSec: 3600, connectFailed: 0, disconnects: 0 }
+    // A heap step spread over 2,000 connections does not fail it when the 9,900 show the true cost...
+    assert.equal(target({ 'idle-2000': { gateway: { kbPerConn: 13.1, connPerSec: 3400 } }, 'idle-9900': { gateway: many } }, 4).pass, true)
+    // ...but too much memory in the 9,900 does, whatever the 2,000 say.
+    assert.equal(target({ 'idle-2000': { gateway: { kbPerConn: 2, connPerSec: 3400 } }, 'idle-9900': { gateway: { ...many, kbPerConn: 6.3 } } }, 4).pass, false)
+    // The quick suite has only the 2,000.
+    assert.equal(target({ 'idle-2000': { gateway: { kbPerConn: 6.3, connPerSec: 3400 } } }, 4).pass, false)
+    assert.equal(target({ 'idle-2000': { gateway: { kbPerConn: 5.9, connPerSec: 3400 } } }, 4).pass, true)
+    // The connect rate is still the 2,000's.
+    assert.equal(target({ 'idle-2000': { gateway: { kbPerConn: 5, connPerSec: 2900 } }, 'idle-9900': { gateway: many } }, 4).pass, false)
+  })
+
   test('4: a failed connect among the 9,900 fails it', () => {
     const idle2000 = { gateway: { kbPerConn: 5, connPerSec: 3500, serverCpuPerConn: 200 } }
     assert.equal(target({ 'idle-2000': idle2000 }, 4).pass, true)
