@@ -42,11 +42,16 @@ export class IdlePinger {
   }
 
   private arm (delayMs: number): void {
-    this.timer = setTimeout(this.check, Math.max(1, Math.ceil(delayMs)))
+    this.timer = setTimeout(IdlePinger.fire, Math.max(1, Math.ceil(delayMs)), this)
     this.timer.unref()
   }
 
-  private readonly check = (): void => {
+  /** One timer callback for every connection's pinger, not a closure each. */
+  private static fire (pinger: IdlePinger): void {
+    pinger.check()
+  }
+
+  private check (): void {
     const now = performance.now()
     const { lastInbound, lastOutbound } = this.host
     if (this.pingSentAt > 0) {
