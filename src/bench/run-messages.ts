@@ -130,14 +130,14 @@ function share (count: number, n: number, index: number): number {
 
 interface ProcessSnapshot { cpuUs: number | undefined, syscalls: number | undefined }
 
-function cpuSnapshot (pids: readonly number[]): ProcessSnapshot[] {
+function processSnapshot (pids: readonly number[]): ProcessSnapshot[] {
   return pids.map(pid => ({ cpuUs: readCpuMicros(pid), syscalls: readSyscalls(pid) }))
 }
 
 async function measure (run: Run, connect: ConnectStats, hooks: MessagesHooks): Promise<MessagesResult> {
   const { options, publishers, receivers } = run
   const stopPings = keepAlive(() => run.clients, options.keepalive)
-  const cpuBefore = cpuSnapshot(options.pids)
+  const cpuBefore = processSnapshot(options.pids)
   const toolBefore = process.cpuUsage()
   const startedUs = nowMicros()
   run.driver = options.rate > 0 ? new OpenLoop(publishers, options.rate) : new ClosedLoop(publishers, options.inflight)
@@ -150,7 +150,7 @@ async function measure (run: Run, connect: ConnectStats, hooks: MessagesHooks): 
   stopProgress()
   stopPings()
   const toolCpu = process.cpuUsage(toolBefore)
-  const cpuAfter = cpuSnapshot(options.pids)
+  const cpuAfter = processSnapshot(options.pids)
   const endUs = Math.max(receivers.lastArrival, sendingEndedUs)
   const elapsedS = (endUs - startedUs) / 1e6
   const cpu = options.pids.flatMap((pid, i): CpuUse[] => {
