@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util'
 import { fixed, int, micros } from './format.js'
 import { resolveBenchOptions } from './options.js'
 import { readBusyMicros, readCpuMicros, readOpenFilesLimit } from './proc.js'
-import type { BenchResult } from './results.js'
+import type { BenchResult, CpuUse } from './results.js'
 import { runScenario } from './run.js'
 import { sleep } from './session.js'
 import { compareMarkdown } from './suite-compare.js'
@@ -96,14 +96,14 @@ function backgroundCores (before: ReturnType<typeof cpuSample>, after: ReturnTyp
   return Math.max(0, Math.round(other / seconds / 1e4) / 100)
 }
 
-function cpuOf (result: BenchResult | undefined, pid: number): number | undefined {
-  return result?.mode === 'messages' ? result.cpu.find(c => c.pid === pid)?.usPerMessage : undefined
+/** What the run measured of a watched process (`--pid`), if anything. */
+function watched (result: BenchResult | undefined, pid: number | undefined): CpuUse | undefined {
+  return result?.mode === 'messages' && pid !== undefined ? result.cpu.find(c => c.pid === pid) : undefined
 }
 
-/** `{ [key]: syscalls per message of pid }`, or nothing when unknown. */
-function syscallsOf (key: 'gatewaySyscalls' | 'brokerSyscalls', result: BenchResult | undefined, pid: number | undefined): Partial<SuiteRun> {
-  const calls = result?.mode === 'messages' && pid !== undefined ? result.cpu.find(c => c.pid === pid)?.syscallsPerMessage : undefined
-  return calls === undefined ? {} : { [key]: calls }
+/** Optional fields are left out rather than set to undefined (exactOptionalPropertyTypes). */
+function syscalls (key: 'gatewaySyscalls' | 'brokerSyscalls', use: CpuUse | undefined): Partial<SuiteRun> {
+  return use?.syscallsPerMessage === undefined ? {} : { [key]: use.syscallsPerMessage }
 }
 
 function describe (run: SuiteRun): string {
@@ -143,14 +143,16 @@ async function runAll (env: Environment, scenarios: readonly SuiteScenario[]): P
           result => ({ result, error: undefined }),
           (err: unknown) => ({ result: undefined, error: err instanceof Error ? err.message : String(err) }))
         const result = outcome.result
+        const gateway = watched(result, info.gatewayPid)
+        const broker = watched(result, info.brokerPid)
         const record: SuiteRun = {
           scenario: scenario.id,
           target,
           run: run + 1,
-          gatewayCpu: info.gatewayPid === undefined ? undefined : cpuOf(result, info.gatewayPid),
-          brokerCpu: info.brokerPid === undefined ? undefined : cpuOf(result, info.brokerPid),
-          ...syscallsOf('gatewaySyscalls', result, info.gatewayPid),
-          ...syscallsOf('brokerSyscalls', result, info.brokerSyscallsCounted === false ? undefined : info.brokerPid),
+          gatewayCpu: gateway?.usPerMessage,
+          brokerCpu: broker?.usPerMessage,
+          ...syscalls('gatewaySyscalls', gateway),
+          ...(info.brokerSyscallsCounted === false ? {} : syscalls('brokerSyscalls', broker)),
           backgroundCores: backgroundCores(cpuBefore, cpuSample(env), (Date.now() - started) / 1000),
           result,
           ...(outcome.error === undefined ? {} : { error: outcome.error })

@@ -589,7 +589,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
-    if (this.upstream !== undefined) endOnce(this.upstream)
+    endOnce(this.upstream)
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {
@@ -678,7 +678,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       return
     }
     this.flushTurn()
-    if (this.upstream !== undefined) endOnce(this.upstream)
+    endOnce(this.upstream)
     // Read (and drop) what the broker still sends, so its FIN arrives.
     this.upstream?.resume()
   }
@@ -754,6 +754,6 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
  * end() from both sockets' events: that was 1 % of the gateway's CPU per
  * connection under churn.
  */
-function endOnce (stream: Duplex): void {
-  if (!stream.writableEnded && !stream.destroyed) stream.end()
+function endOnce (stream: Duplex | undefined): void {
+  if (stream !== undefined && !stream.writableEnded && !stream.destroyed) stream.end()
 }
