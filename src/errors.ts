@@ -56,6 +56,7 @@ export const CloseCode = {
   goingAway: 1001,
   protocolError: 1002,
   unsupportedData: 1003,
+  invalidPayload: 1007,
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
@@ -75,9 +76,15 @@ export const closeReasons = {
   client_error: { initiator: 'client', code: CloseCode.normal },
   broker_close: { initiator: 'broker', code: CloseCode.normal },
   broker_error: { initiator: 'broker', code: CloseCode.internalError },
+  // The broker's first bytes were not a CONNACK (not MQTT, or a wrong port).
+  broker_protocol_error: { initiator: 'broker', code: CloseCode.internalError },
+  // The broker accepted TCP but never answered the CONNECT.
+  connack_timeout: { initiator: 'broker', code: CloseCode.tryAgainLater },
   text_frame: { initiator: 'gateway', code: CloseCode.unsupportedData },
   message_too_big: { initiator: 'gateway', code: CloseCode.messageTooBig },
   protocol_error: { initiator: 'gateway', code: CloseCode.protocolError },
+  // A close frame whose reason is not UTF-8 [RFC 6455 §8.1].
+  invalid_utf8: { initiator: 'gateway', code: CloseCode.invalidPayload },
   malformed_packet: { initiator: 'gateway', code: CloseCode.protocolError },
   connect_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
   idle_timeout: { initiator: 'gateway', code: CloseCode.goingAway },

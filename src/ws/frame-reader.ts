@@ -10,6 +10,7 @@
  * Payloads are streamed as they arrive, so a large message is never held
  * whole in memory.
  */
+import { isUtf8 } from 'node:buffer'
 import type { CloseReason } from '../errors.js'
 import { unmaskInPlace, unmaskTo } from './unmask.js'
 
@@ -217,6 +218,11 @@ export class FrameReader {
         const code = closeCode(payload)
         if (code === undefined) {
           this.fail('protocol_error', 'close frame with an invalid status code')
+          return
+        }
+        // [RFC 6455 §5.5.1, §8.1] the reason is UTF-8; anything else fails the connection.
+        if (!isUtf8(payload.subarray(2))) {
+          this.fail('invalid_utf8', 'close frame reason is not valid UTF-8')
           return
         }
         this.stop()

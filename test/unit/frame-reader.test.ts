@@ -381,6 +381,15 @@ describe('FrameReader: control frames', () => {
     assert.deepEqual(passedOn, [], 'invalid close codes passed on to the sink instead of protocol_error')
   })
 
+  // [RFC 6455 §8.1] a close reason that is not UTF-8 fails the connection with 1007.
+  test('a close frame whose reason is not valid UTF-8 is invalid_utf8, split or whole', () => {
+    const payload = Buffer.concat([closePayload(1000), Buffer.from([0x68, 0xc3, 0x28])]) // "h" then a broken 2-byte sequence
+    const stream = frame(Opcode.close, payload)
+    for (let cut = 0; cut < stream.length; cut++) {
+      assert.deepEqual(feed(stream, cut === 0 ? [] : [cut]).normalized(), ['error invalid_utf8'], `cut at ${cut}`)
+    }
+  })
+
   test('a close frame with any valid code is passed on', () => {
     for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]) {
       assert.deepEqual(feed(frame(Opcode.close, closePayload(code)), []).normalized(), [`close ${code} ""`], `code ${code}`)
