@@ -76,6 +76,8 @@ export interface GatewayOptions {
   upstreamConnectTimeout: number
   /** Milliseconds a new connection may take to send its CONNECT packet. */
   firstPacketTimeout: number
+  /** Milliseconds the broker has to answer a client's CONNECT with a CONNACK. */
+  connackTimeout: number
   /** Milliseconds to wait for the peer's close frame / FIN before destroying the socket. */
   closeTimeout: number
   /** CLI shutdown (SIGTERM/SIGINT): milliseconds over which connections are closed, evenly. */
@@ -166,6 +168,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxHeaderSize: 16 * 1024,
   upstreamConnectTimeout: 5000,
   firstPacketTimeout: 10_000,
+  // Brokers that authenticate through an HTTP or database backend answer
+  // within a second or two; a broker silent for 10 s is not coming back.
+  connackTimeout: 10_000,
   closeTimeout: 5000,
   // Spread over 10 s, a fleet's reconnects do not land on the next
   // instance all at once; well inside Kubernetes' 30 s grace period.
@@ -346,6 +351,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   maxHeaderSize: integer(1024, 1024 * 1024),
   upstreamConnectTimeout: integer(1, 600_000),
   firstPacketTimeout: integer(1, 600_000),
+  connackTimeout: integer(1, 600_000),
   closeTimeout: integer(1, 600_000),
   shutdownPeriod: integer(0, 3_600_000),
   workers: workerCount,

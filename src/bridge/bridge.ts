@@ -60,6 +60,8 @@ const kBridge = Symbol('bridge')
 type Tagged = Duplex & { [kBridge]?: Bridge }
 
 const DISCONNECT_TYPE = 14
+/** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
+const CONNACK_HEADER_BYTE = 0x20
 const NOTHING_HELD: readonly Buffer[] = []
 // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -104,14 +106,21 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   // Broker bytes of a packet not yet complete.
   private held: Buffer[] = []
   private heldBytes = 0
+  /** Client bytes of a fixed header whose length is not complete yet (see onPayload). */
+  private headerCarry: Buffer | undefined
 
   // Turn batching and backpressure.
   private clientCorked = false
   private upstreamCorked = false
-  private clientPaused = false
-  private upstreamPaused = false
+  /** The broker's write buffer is over the high-water mark: the client is not read. */
+  private brokerSlow = false
+  /** The client's write buffer is over the mark: neither side is read. */
+  private clientSlow = false
+  /** The latest ping's payload, answered once at the end of the turn [RFC 6455 §5.5.3]. */
+  private pongDue: Buffer | undefined
   private drainTimer: NodeJS.Timeout | undefined
-  private firstPacketTimer: NodeJS.Timeout | undefined
+  /** The deadline of a connection not yet up: its CONNECT, then the broker's CONNACK. */
+  private deadline: NodeJS.Timeout | undefined
   private closeTimer: NodeJS.Timeout | undefined
   private expiryTimer: NodeJS.Timeout | undefined
 
@@ -138,7 +147,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.auth = endpoints.auth
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
-    this.reader = new FrameReader(this, Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize))
+    const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
+    this.reader = new FrameReader(this, limitBeforeConnack)
+    this.fromClient.maxPacketSize = limitBeforeConnack
+    this.toClient.maxPacketSize = ctx.options.maxMessageSize
     const pingMs = ctx.options.wsPingIdle * 1000
     this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
   }
@@ -154,9 +166,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     client.on('error', Bridge.clientError)
     client.on('close', Bridge.clientClose)
     if (upstream !== undefined) this.listenToUpstream(upstream)
-    // Until CONNECT the first-packet timer watches the connection; the idle
-    // pinger takes over after it, so one timer per connection lives at a time.
-    this.firstPacketTimer = setTimeout(Bridge.firstPacketTimeout, this.ctx.options.firstPacketTimeout, this).unref()
+    // Until CONNACK a deadline watches the connection (the CONNECT's, then
+    // the broker's answer); the idle pinger takes over after it, so one
+    // timer per connection lives at a time.
+    this.deadline = setTimeout(Bridge.firstPacketTimeout, this.ctx.options.firstPacketTimeout, this).unref()
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
     if (head.length > 0) this.onClientData(head)
   }
@@ -177,13 +190,14 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private static clientEnd (this: Tagged): void { this[kBridge]?.onClientEnd() }
   private static clientError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onClientError(err) }
   private static clientClose (this: Tagged): void { this[kBridge]?.onClientClose() }
-  private static clientDrain (this: Tagged): void { this[kBridge]?.resumeUpstream() }
+  private static clientDrain (this: Tagged): void { this[kBridge]?.onClientDrained() }
   private static upstreamData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onUpstreamData(chunk) }
   private static upstreamEnd (this: Tagged): void { this[kBridge]?.onUpstreamEnd() }
   private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
   private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
-  private static upstreamDrain (this: Tagged): void { this[kBridge]?.resumeClient() }
+  private static upstreamDrain (this: Tagged): void { this[kBridge]?.onBrokerDrained() }
   private static firstPacketTimeout (bridge: Bridge): void { bridge.onFirstPacketTimeout() }
+  private static connackTimeout (bridge: Bridge): void { bridge.onConnackTimeout() }
   private static tokenExpiry (bridge: Bridge): void { bridge.onTokenExpiry() }
   private static closeTimeout (bridge: Bridge): void { bridge.onCloseTimeout() }
 
@@ -194,21 +208,44 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.reader.feed(chunk)
   }
 
-  /** FrameSink: unmasked MQTT bytes from the client, in order. */
+  /**
+   * FrameSink: unmasked MQTT bytes from the client, in order. The packet
+   * size limit holds per MQTT packet, however it is cut into messages: a
+   * fixed header not yet complete is held back (at most 4 bytes), so no byte
+   * of a packet goes upstream before its size is known to be allowed.
+   */
   onPayload (buf: Buffer, start: number, end: number): void {
     if (this.state !== 'open') return
-    const boundary = this.fromClient.scan(buf, start, end)
-    if (boundary === MALFORMED_LENGTH) {
+    const scanner = this.fromClient
+    if (scanner.scan(buf, start, end) === MALFORMED_LENGTH) {
       this.fail('malformed_packet', 'remaining length longer than 4 bytes')
       return
     }
-    this.bytesFromClient += end - start
-    const bytes = buf.subarray(start, end)
-    if (this.connectBytes !== undefined) {
-      this.gatherConnect(bytes)
+    if (scanner.oversize) {
+      this.fail('message_too_big', `packet of ${scanner.currentPacketSize} bytes exceeds the ${scanner.maxPacketSize}-byte limit`)
       return
     }
-    this.writeUpstream(bytes)
+    const keepFrom = end - Math.min(scanner.headerBytesPending, end - start)
+    if (keepFrom > start) {
+      const carried = this.headerCarry
+      if (carried !== undefined) {
+        this.headerCarry = undefined
+        this.forward(carried)
+      }
+      this.forward(buf.subarray(start, keepFrom))
+    }
+    if (keepFrom < end) {
+      // A copy: the reader reuses its chunk.
+      const tail = buf.subarray(keepFrom, end)
+      this.headerCarry = this.headerCarry === undefined ? Buffer.from(tail) : Buffer.concat([this.headerCarry, tail])
+    }
+  }
+
+  /** Client bytes whose packets are within the limit: to the CONNECT gate, then upstream. */
+  private forward (bytes: Buffer): void {
+    this.bytesFromClient += bytes.length
+    if (this.connectBytes !== undefined) this.gatherConnect(bytes)
+    else this.writeUpstream(bytes)
   }
 
   private writeUpstream (bytes: Buffer): void {
@@ -223,9 +260,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       flushAtEndOfTurn(this)
     }
     upstream.write(bytes)
-    if (upstream.writableLength > this.ctx.options.highWaterMark && !this.clientPaused) {
-      this.pauseClient()
-    }
+    if (upstream.writableLength > this.ctx.options.highWaterMark && !this.brokerSlow) this.onBrokerSlow()
   }
 
   /** Holds the client's bytes until its first packet (CONNECT) is complete. */
@@ -252,9 +287,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       return this.fail(mismatch.reason, mismatch.detail)
     }
     this.connectBytes = undefined
-    clearTimeout(this.firstPacketTimer)
-    this.firstPacketTimer = undefined
-    this.pinger?.start()
+    clearTimeout(this.deadline)
+    this.deadline = setTimeout(Bridge.connackTimeout, this.ctx.options.connackTimeout, this).unref()
     this.clientId = connect.clientId
     this.protocolVersion = connect.protocolVersion
     publish('connect', {
@@ -304,20 +338,27 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.listenToUpstream(link.stream)
     for (const bytes of opening.pending) this.writeUpstream(bytes)
     if (opening.endWhenOpen) this.endUpstreamAfterFlush()
-    else if (!this.clientPaused) this.client.resume()
+    else this.readClientIfAllowed()
   }
 
   private onUpstreamUnavailable (err: unknown): void {
     this.upstreamOpening = undefined
-    if (this.state === 'open') {
-      // Say it in MQTT, as a broker that is down would: clients back off.
-      const connack = connackServerUnavailable(this.protocolVersion ?? 4)
-      this.connackSeen = true
-      this.connack = connackCode(connack)
-      this.sendToClient([connack], connack.length)
-      this.fail('upstream_unreachable', err instanceof Error ? err.message : String(err))
-    }
+    this.refuseAsUnavailable('upstream_unreachable', err instanceof Error ? err.message : String(err))
     this.finishIfDone()
+  }
+
+  /**
+   * No usable broker for a client that has sent its CONNECT: say it in MQTT,
+   * as a broker that is down would (CONNACK "server unavailable"), so
+   * clients back off instead of reconnecting at once; then close.
+   */
+  private refuseAsUnavailable (reason: 'upstream_unreachable' | 'connack_timeout' | 'broker_protocol_error', detail: string): void {
+    if (this.state !== 'open') return
+    const connack = connackServerUnavailable(this.protocolVersion ?? 4)
+    this.connackSeen = true
+    this.connack = connackCode(connack)
+    this.sendToClient([connack], connack.length)
+    this.fail(reason, detail)
   }
 
   /** Drops the broker connection at once, or the connect still in flight. */
@@ -372,14 +413,19 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private onUpstreamData (chunk: Buffer): void {
     // After our close frame no data frame may follow [RFC 6455 §5.5.1].
     if (this.state !== 'open' || this.draining !== undefined) return
-    const boundary = this.toClient.scan(chunk, 0, chunk.length)
+    // [MQTT-3.2.0-1] a broker's first packet is CONNACK: anything else (an
+    // HTTP server, a wrong port) is never passed on as if it were MQTT.
+    if (!this.connackSeen && this.heldBytes === 0 && chunk[0] !== CONNACK_HEADER_BYTE) {
+      this.refuseAsUnavailable('broker_protocol_error', `broker's first bytes are not a CONNACK (0x${(chunk[0] ?? 0).toString(16).padStart(2, '0')})`)
+      return
+    }
+    const scanner = this.toClient
+    const boundary = scanner.scan(chunk, 0, chunk.length)
     if (boundary === MALFORMED_LENGTH) {
       this.fail('broker_error', 'broker sent a malformed remaining length')
       return
     }
-    if (boundary < 0) {
-      this.hold(chunk)
-    } else {
+    if (boundary >= 0) {
       const size = this.heldBytes + boundary
       this.held.push(boundary === chunk.length ? chunk : chunk.subarray(0, boundary))
       const parts = this.held
@@ -387,11 +433,12 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.heldBytes = 0
       if (!this.connackSeen) this.readConnack(parts)
       this.sendToClient(parts, size)
-      if (boundary < chunk.length) this.hold(chunk.subarray(boundary))
     }
-    if (this.toClient.inPacket && this.toClient.pendingPacketSize > this.ctx.options.maxMessageSize) {
-      this.fail('message_too_big', `broker packet of ${this.toClient.pendingPacketSize} bytes exceeds the limit`)
+    if (scanner.oversize) {
+      this.fail('message_too_big', `broker packet of ${scanner.currentPacketSize} bytes exceeds the ${scanner.maxPacketSize}-byte limit`)
+      return
     }
+    if (boundary < chunk.length) this.hold(boundary < 0 ? chunk : chunk.subarray(boundary))
   }
 
   private hold (bytes: Buffer): void {
@@ -401,31 +448,45 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private readConnack (parts: Buffer[]): void {
     this.connackSeen = true
+    // The connection is up: the idle pinger now watches it.
+    clearTimeout(this.deadline)
+    this.deadline = undefined
+    this.pinger?.start()
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
     // 0 = accepted, in MQTT 3.1.1 and 5 alike.
-    if (this.connack === 0) this.reader.maxMessageSize = this.ctx.options.maxMessageSize
+    if (this.connack === 0) this.reader.maxMessageSize = this.fromClient.maxPacketSize = this.ctx.options.maxMessageSize
   }
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
   private sendToClient (parts: Buffer[], size: number): void {
     const client = this.client
-    if (!this.clientCorked) {
-      this.clientCorked = true
-      client.cork()
-      flushAtEndOfTurn(this)
-    }
+    this.corkClient()
     client.write(frameHeader(Opcode.binary, size))
     for (let i = 0; i < parts.length; i++) client.write(parts[i] as Buffer)
     this.bytesToClient += size
     this.lastOutbound = performance.now()
-    if (client.writableLength > this.ctx.options.highWaterMark && !this.upstreamPaused) {
-      this.pauseUpstream()
-    }
+    this.checkClientBuffer()
+  }
+
+  /** The first write to the client in a turn corks it; flushTurn uncorks. */
+  private corkClient (): void {
+    if (this.clientCorked) return
+    this.clientCorked = true
+    this.client.cork()
+    flushAtEndOfTurn(this)
   }
 
   /** TurnFlushable: the end of the event-loop turn; send what was batched. */
   flushTurn (): void {
+    if (this.pongDue !== undefined) {
+      const payload = this.pongDue
+      this.pongDue = undefined
+      if (!this.closeFrameSent && this.client.writable) {
+        this.client.write(controlFrame(Opcode.pong, payload))
+        this.checkClientBuffer()
+      }
+    }
     if (this.clientCorked) {
       this.clientCorked = false
       this.client.uncork()
@@ -441,35 +502,55 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   // ── backpressure ───────────────────────────────────────────────────────
+  //
+  // Every write to the client, data or control, counts: a client whose
+  // outbound buffer is over the high-water mark is not read (whatever it
+  // sends may need an answer, as a ping does) and its broker is not read
+  // either. Either side that stays over the mark past the drain timeout is
+  // disconnected. So one socket's buffer never holds much more than the
+  // mark plus one read and one packet, whatever its peer does.
 
-  private pauseClient (): void {
-    this.clientPaused = true
+  private checkClientBuffer (): void {
+    if (!this.clientSlow && this.client.writableLength > this.ctx.options.highWaterMark) this.onClientSlow()
+  }
+
+  private onClientSlow (): void {
+    this.clientSlow = true
+    this.upstream?.pause()
+    this.client.pause()
+    this.client.once('drain', Bridge.clientDrain)
+    this.startDrainTimer('client_drain_timeout')
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
+  }
+
+  private onClientDrained (): void {
+    this.clientSlow = false
+    this.stopDrainTimer()
+    if (this.state === 'open') this.upstream?.resume()
+    this.readClientIfAllowed()
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
+  }
+
+  private onBrokerSlow (): void {
+    this.brokerSlow = true
     this.client.pause()
     this.upstream?.once('drain', Bridge.upstreamDrain)
     this.startDrainTimer('broker_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
   }
 
-  private resumeClient (): void {
-    this.clientPaused = false
+  private onBrokerDrained (): void {
+    this.brokerSlow = false
     this.stopDrainTimer()
-    if (this.state === 'open') this.client.resume()
+    this.readClientIfAllowed()
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: false })
   }
 
-  private pauseUpstream (): void {
-    this.upstreamPaused = true
-    this.upstream?.pause()
-    this.client.once('drain', Bridge.clientDrain)
-    this.startDrainTimer('client_drain_timeout')
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
-  }
-
-  private resumeUpstream (): void {
-    this.upstreamPaused = false
-    this.stopDrainTimer()
-    if (this.state === 'open') this.upstream?.resume()
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
+  /** Reads the client again unless something still holds it back. */
+  private readClientIfAllowed (): void {
+    if (this.state !== 'open' || this.brokerSlow || this.clientSlow) return
+    if (this.upstreamOpening !== undefined && this.upstreamOpening.pendingBytes > this.ctx.options.highWaterMark) return
+    this.client.resume()
   }
 
   private startDrainTimer (reason: 'client_drain_timeout' | 'broker_drain_timeout'): void {
@@ -481,7 +562,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private stopDrainTimer (): void {
-    if (this.clientPaused || this.upstreamPaused) return
+    if (this.brokerSlow || this.clientSlow) return
     clearTimeout(this.drainTimer)
     this.drainTimer = undefined
   }
@@ -490,7 +571,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   onPing (payload: Buffer): void {
     if (this.state === 'closed' || this.closeFrameSent) return
-    this.writeControl(controlFrame(Opcode.pong, payload))
+    // Pings in one turn get one pong, for the latest [RFC 6455 §5.5.3]: a
+    // ping flood cannot make the gateway write more than it reads.
+    this.pongDue = payload
+    this.corkClient()
   }
 
   onPong (): void {
@@ -509,16 +593,17 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private writeControl (frame: Buffer): void {
     if (!this.client.writable) return
-    if (!this.clientCorked) {
-      this.clientCorked = true
-      this.client.cork()
-      flushAtEndOfTurn(this)
-    }
+    this.corkClient()
     this.client.write(frame)
+    this.checkClientBuffer()
   }
 
   private onFirstPacketTimeout (): void {
     this.fail('connect_timeout', `no CONNECT within ${this.ctx.options.firstPacketTimeout} ms`)
+  }
+
+  private onConnackTimeout (): void {
+    this.refuseAsUnavailable('connack_timeout', `no CONNACK from ${this.broker ?? 'the broker'} within ${this.ctx.options.connackTimeout} ms`)
   }
 
   /** Arms (or re-arms) the one timer that ends the connection when its token expires. */
@@ -695,7 +780,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     // The reader goes on: data is dropped (state is no longer open), but the
     // client's answering close frame must still end the TCP connection.
     this.pinger?.stop()
-    clearTimeout(this.firstPacketTimer)
+    clearTimeout(this.deadline)
     clearTimeout(this.expiryTimer)
     if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
     this.closeTimer = setTimeout(Bridge.closeTimeout, this.ctx.options.closeTimeout, this).unref()

@@ -39,6 +39,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   handshakeTimeout: 'ms a client has to send its whole upgrade request; slower sockets (slow-loris) are closed',
   maxHeaderSize: 'largest upgrade request header block in bytes (larger: HTTP 431)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
+  connackTimeout: 'ms the broker has to answer a CONNECT; then the client gets CONNACK "server unavailable" and close 1013',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',
   closeTimeout: 'ms to wait for the peer to answer a close before dropping it',
   shutdownPeriod: 'ms over which SIGTERM/SIGINT closes connections, evenly (1001 going away); a second signal exits at once',

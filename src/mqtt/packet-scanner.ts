@@ -15,6 +15,15 @@
 export const MALFORMED_LENGTH = -2
 
 export class PacketScanner {
+  /**
+   * Largest packet (fixed header included) let through. A packet whose
+   * header announces more stops the scan before any of its bytes count as
+   * scanned, and sets `oversize`: the limit holds per MQTT packet, however
+   * the packet is cut into WebSocket messages or TCP reads.
+   */
+  maxPacketSize = Number.MAX_SAFE_INTEGER
+  /** Set once a packet over `maxPacketSize` was announced; the scanner then stops. */
+  oversize = false
   /** Complete packets seen so far. */
   packets = 0
   /** Type (high nibble of the first byte) of the latest packet started. */
@@ -31,12 +40,13 @@ export class PacketScanner {
 
   /**
    * Scans `buf[start, end)`. Returns the index just past the last packet that
-   * completed inside this range, -1 if none did, or MALFORMED_LENGTH.
+   * completed inside this range, -1 if none did, or MALFORMED_LENGTH. When a
+   * packet over `maxPacketSize` is announced, stops there and sets `oversize`.
    */
   scan (buf: Uint8Array, start: number, end: number): number {
     let pos = start
     let lastBoundary = -1
-    while (pos < end) {
+    while (pos < end && !this.oversize) {
       if (this.bodyLeft > 0) {
         const take = Math.min(this.bodyLeft, end - pos)
         this.bodyLeft -= take
@@ -67,6 +77,10 @@ export class PacketScanner {
         continue
       }
       this.currentPacketSize = this.sizeSoFar + this.length
+      if (this.currentPacketSize > this.maxPacketSize) {
+        this.oversize = true
+        break
+      }
       if (this.length === 0) {
         this.finishPacket()
         lastBoundary = pos
@@ -80,6 +94,15 @@ export class PacketScanner {
   /** True while a packet has started but not completed. */
   get inPacket (): boolean {
     return this.headerPos !== 0
+  }
+
+  /**
+   * Bytes of a fixed header whose remaining length is not complete yet: a
+   * sender that must not forward a byte of an oversized packet holds these
+   * back until the header says how large the packet is (at most 4 bytes).
+   */
+  get headerBytesPending (): number {
+    return this.headerPos !== 0 && this.bodyLeft === 0 ? this.sizeSoFar : 0
   }
 
   /**
