@@ -14,7 +14,7 @@ import assert from 'node:assert/strict'
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -46,18 +46,32 @@ function run (command: string, args: string[], cwd: string): Promise<void> {
   })
 }
 
-/** The runtime stage's files: dist/ built as the build stage builds it, production node_modules only. */
+/** Newest modification time of the files under `dir`, in ms. */
+function newest (dir: string): number {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .reduce((latest, entry) => Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs), 0)
+}
+
+/**
+ * The runtime stage's files: dist/ as the build stage's `npm run build` makes
+ * it (the repository's own dist/ when it is newer than every source file, as
+ * in CI, which builds before testing; else built here), production
+ * node_modules only.
+ */
 async function buildLayout (workdir: string): Promise<void> {
   mkdirSync(workdir, { recursive: true })
-  await run('npm', ['run', 'build', '--silent', '--', '--outDir', join(workdir, 'dist')], ROOT)
+  const built = join(ROOT, GATEWAY_SCRIPT)
+  if (existsSync(built) && statSync(built).mtimeMs > newest(join(ROOT, 'src'))) {
+    cpSync(join(ROOT, 'dist'), join(workdir, 'dist'), { recursive: true })
+  } else {
+    await run('npm', ['run', 'build', '--silent', '--', '--outDir', join(workdir, 'dist')], ROOT)
+  }
   copyFileSync(join(ROOT, 'package.json'), join(workdir, 'package.json'))
   const listing = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
   const packages = listing.stdout.split('\n').filter((path) => path.startsWith(join(ROOT, 'node_modules') + '/'))
-  for (const path of packages) {
-    const target = join(workdir, path.slice(ROOT.length))
-    mkdirSync(dirname(target), { recursive: true })
-    symlinkSync(path, target)
-  }
+  // Copies, not links: a linked package would find dev dependencies next to its real path.
+  for (const path of packages) cpSync(path, join(workdir, path.slice(ROOT.length)), { recursive: true })
 }
 
 /** Runs `argv` as the image's user: as PID 1 of a new PID namespace when `asPid1`. */

@@ -238,3 +238,36 @@ export function haproxyVariables (text = readDeployFile('haproxy', 'haproxy.cfg'
   }
   return [...names].sort()
 }
+
+/** An HAProxy time ("500ms", "1s", "5m"; a bare number is milliseconds), in seconds. */
+export function haproxyTime (text: string): number {
+  const match = /^(\d+)(us|ms|s|m|h|d)?$/.exec(text)
+  if (match === null) throw new Error(`not an HAProxy time: ${text}`)
+  const units: Record<string, number> = { us: 1e-6, ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }
+  return Number(match[1]) * (units[match[2] ?? 'ms'] as number)
+}
+
+/** The words after `keyword ...` on the first line that starts with them (e.g. ['timeout', 'tunnel']). */
+export function haproxyDirective (keyword: string[], lines = haproxyLines()): string[] | undefined {
+  const line = lines.find((words) => keyword.every((word, i) => words[i] === word))
+  return line?.slice(keyword.length)
+}
+
+/** The value after `name` among a server line's words (`inter 500ms` → '500ms'). */
+export function serverOption (words: string[], name: string): string | undefined {
+  const index = words.indexOf(name)
+  return index === -1 ? undefined : words[index + 1]
+}
+
+/**
+ * Seconds from a gateway's /readyz turning 503 to HAProxy marking it down,
+ * at worst: `fall` failed checks `inter` apart, the last one waiting up to
+ * `timeout check`.
+ */
+export function haproxyDetectionSeconds (lines = haproxyLines()): number {
+  const defaults = haproxyDirective(['default-server'], lines) ?? []
+  const fall = Number(serverOption(defaults, 'fall') ?? 3)
+  const inter = haproxyTime(serverOption(defaults, 'inter') ?? '2s')
+  const check = haproxyTime(haproxyDirective(['timeout', 'check'], lines)?.[0] ?? '0')
+  return fall * inter + check
+}
