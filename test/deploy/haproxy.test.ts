@@ -19,7 +19,7 @@ import { connectRaw } from '../e2e/support/raw-client.js'
 import type { RawClient } from '../e2e/support/raw-client.js'
 import {
   LONGEST_KEEPALIVE_S, deployFile, haproxyDetectionSeconds, haproxyDirective, haproxyLines, haproxyTime,
-  haproxyVariables
+  haproxyVariables, readDeployFile
 } from './support/files.js'
 import { deployPrograms, skipUnlessInstalled } from './support/programs.js'
 
@@ -85,7 +85,8 @@ describe('deploy/haproxy/haproxy.cfg', { skip: skipUnlessInstalled('HAProxy conf
     }
   })
 
-  test('an open WebSocket outlives 1.5 × the longest MQTT keep-alive', () => {
+  test('an open WebSocket outlives 1.5 × the longest MQTT keep-alive deploy/README.md documents', () => {
+    assert.match(readDeployFile('README.md'), new RegExp(`keep-alives up to \\*\\*${LONGEST_KEEPALIVE_S} s\\*\\*`))
     const tunnel = haproxyTime(haproxyDirective(['timeout', 'tunnel'])?.[0] ?? '0')
     assert.ok(tunnel > 1.5 * LONGEST_KEEPALIVE_S, `timeout tunnel ${tunnel} s`)
     assert.ok(haproxyDirective(['timeout', 'client-fin']) !== undefined)
