@@ -11,10 +11,10 @@
  * process exits 0); the HEALTHCHECK then fails.
  */
 import assert from 'node:assert/strict'
-import { execFile, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -22,7 +22,8 @@ import { stopChild, tail } from '../helpers/child.js'
 import { freePort } from '../helpers/free-port.js'
 import { rawMqttConnect } from '../helpers/upgrade.js'
 import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { GATEWAY_SCRIPT, ROOT, readImage } from './support/files.js'
+import { GATEWAY_SCRIPT, readImage } from './support/files.js'
+import { buildRuntimeLayout } from './support/image-layout.js'
 
 const image = readImage()
 const [uid, gid] = image.user.split(':').map(Number) as [number, number | undefined]
@@ -35,43 +36,6 @@ function skipReason (): string | false {
   const reason = 'image start command: skipped, `unshare --pid` is not permitted here (needs root)'
   console.error(reason)
   return reason
-}
-
-function run (command: string, args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, timeout: 120_000 }, (err, _stdout, stderr) => {
-      if (err === null) resolve()
-      else reject(new Error(`${command} ${args.join(' ')}: ${err.message}\n${stderr}`))
-    })
-  })
-}
-
-/** Newest modification time of the files under `dir`, in ms. */
-function newest (dir: string): number {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .reduce((latest, entry) => Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs), 0)
-}
-
-/**
- * The runtime stage's files: dist/ as the build stage's `npm run build` makes
- * it (the repository's own dist/ when it is newer than every source file, as
- * in CI, which builds before testing; else built here), production
- * node_modules only.
- */
-async function buildLayout (workdir: string): Promise<void> {
-  mkdirSync(workdir, { recursive: true })
-  const built = join(ROOT, GATEWAY_SCRIPT)
-  if (existsSync(built) && statSync(built).mtimeMs > newest(join(ROOT, 'src'))) {
-    cpSync(join(ROOT, 'dist'), join(workdir, 'dist'), { recursive: true })
-  } else {
-    await run('npm', ['run', 'build', '--silent', '--', '--outDir', join(workdir, 'dist')], ROOT)
-  }
-  copyFileSync(join(ROOT, 'package.json'), join(workdir, 'package.json'))
-  const listing = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
-  const packages = listing.stdout.split('\n').filter((path) => path.startsWith(join(ROOT, 'node_modules') + '/'))
-  // Copies, not links: a linked package would find dev dependencies next to its real path.
-  for (const path of packages) cpSync(path, join(workdir, path.slice(ROOT.length)), { recursive: true })
 }
 
 /** Runs `argv` as the image's user: as PID 1 of a new PID namespace when `asPid1`. */
@@ -112,7 +76,7 @@ describe('the image\'s start command', { skip: skipReason() }, () => {
 
   before(async () => {
     chmodSync(dir, 0o755)
-    await buildLayout(workdir)
+    await buildRuntimeLayout(workdir)
     const [port, adminPort] = [await freePort(), await freePort()]
     env = {
       PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
