@@ -27,6 +27,7 @@ import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { IdlePinger } from './idle-ping.js'
+import { Lifecycle } from './lifecycle.js'
 import type { IdlePingHost } from './idle-ping.js'
 import type { ClientRegistry, TakeoverTarget } from './registry.js'
 import { flushAtEndOfTurn } from './turn-batcher.js'
@@ -48,8 +49,6 @@ export interface BridgeEndpoints {
   /** What the client's token grants, when the upgrade checked one. */
   auth?: TokenGrant | undefined
 }
-
-type State = 'open' | 'closing' | 'closed'
 
 /**
  * Each socket points back to its bridge, so one listener function per event
@@ -84,9 +83,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly openedAt = performance.now()
   private readonly auth: TokenGrant | undefined
 
-  private state: State = 'open'
-  /** Shutdown: our close frame is out; client bytes still flow up until its answer. */
-  private draining: { code: number, timer: NodeJS.Timeout } | undefined
+  private readonly life = new Lifecycle()
+  /** Shutdown: the code of our close frame, and the timer that waits for the client's answer. */
+  private shutdownCode: number = CloseCode.goingAway
+  private shutdownTimer: NodeJS.Timeout | undefined
   private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
@@ -215,7 +215,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * of a packet goes upstream before its size is known to be allowed.
    */
   onPayload (buf: Buffer, start: number, end: number): void {
-    if (this.state !== 'open') return
+    if (!this.life.live) return
     const scanner = this.fromClient
     if (scanner.scan(buf, start, end) === MALFORMED_LENGTH) {
       this.fail('malformed_packet', 'remaining length longer than 4 bytes')
@@ -287,6 +287,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       return this.fail(mismatch.reason, mismatch.detail)
     }
     this.connectBytes = undefined
+    this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
     clearTimeout(this.deadline)
     this.deadline = setTimeout(Bridge.connackTimeout, this.ctx.options.connackTimeout, this).unref()
     this.clientId = connect.clientId
@@ -326,7 +327,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     const opening = this.upstreamOpening
     this.upstreamOpening = undefined
     // A client that closed cleanly meanwhile still has its packets delivered.
-    if (opening === undefined || (this.state !== 'open' && !opening.endWhenOpen)) {
+    if (opening === undefined || (!this.life.live && !opening.endWhenOpen)) {
       link.stream.destroy()
       this.finishIfDone()
       return
@@ -334,6 +335,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.upstream = link.stream
     this.broker = link.broker
     this.upstreamClosed = false
+    this.life.on('broker_connected')
     publish('upstream', { gateway: this.ctx.gateway, connectionId: this.connectionId, broker: link.broker, connectMs: link.connectMs })
     this.listenToUpstream(link.stream)
     for (const bytes of opening.pending) this.writeUpstream(bytes)
@@ -353,7 +355,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * clients back off instead of reconnecting at once; then close.
    */
   private refuseAsUnavailable (reason: 'upstream_unreachable' | 'connack_timeout' | 'broker_protocol_error', detail: string): void {
-    if (this.state !== 'open') return
+    if (!this.life.live) return
     const connack = connackServerUnavailable(this.protocolVersion ?? 4)
     this.connackSeen = true
     this.connack = connackCode(connack)
@@ -396,8 +398,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** TakeoverTarget: a newer connection claimed this client id. */
   takeOver (): void {
-    // Only open bridges hold a registry entry (beginClose releases it).
-    if (this.state !== 'open') return
+    // Only live bridges hold a registry entry (beginClose releases it).
+    if (!this.life.live) return
     // Tell the old client what a broker would have told it.
     if (this.protocolVersion === 5) this.sendToClient([DISCONNECT_SESSION_TAKEN_OVER], DISCONNECT_SESSION_TAKEN_OVER.length)
     this.beginClose('takeover', 'client id connected again', CloseCode.normal)
@@ -412,7 +414,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private onUpstreamData (chunk: Buffer): void {
     // After our close frame no data frame may follow [RFC 6455 §5.5.1].
-    if (this.state !== 'open' || this.draining !== undefined) return
+    if (!this.life.sendsToClient) return
     // [MQTT-3.2.0-1] a broker's first packet is CONNACK: anything else (an
     // HTTP server, a wrong port) is never passed on as if it were MQTT.
     if (!this.connackSeen && this.heldBytes === 0 && chunk[0] !== CONNACK_HEADER_BYTE) {
@@ -448,6 +450,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private readConnack (parts: Buffer[]): void {
     this.connackSeen = true
+    this.life.on('connack')
     // The connection is up: the idle pinger now watches it.
     clearTimeout(this.deadline)
     this.deadline = undefined
@@ -526,7 +529,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private onClientDrained (): void {
     this.clientSlow = false
     this.stopDrainTimer()
-    if (this.state === 'open') this.upstream?.resume()
+    if (this.life.live) this.upstream?.resume()
     this.readClientIfAllowed()
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
   }
@@ -548,7 +551,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** Reads the client again unless something still holds it back. */
   private readClientIfAllowed (): void {
-    if (this.state !== 'open' || this.brokerSlow || this.clientSlow) return
+    if (!this.life.live || this.brokerSlow || this.clientSlow) return
     if (this.upstreamOpening !== undefined && this.upstreamOpening.pendingBytes > this.ctx.options.highWaterMark) return
     this.client.resume()
   }
@@ -570,7 +573,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   // ── control frames and liveness ────────────────────────────────────────
 
   onPing (payload: Buffer): void {
-    if (this.state === 'closed' || this.closeFrameSent) return
+    if (this.life.phase === 'closed' || this.closeFrameSent) return
     // Pings in one turn get one pong, for the latest [RFC 6455 §5.5.3]: a
     // ping flood cannot make the gateway write more than it reads.
     this.pongDue = payload
@@ -583,7 +586,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** IdlePingHost */
   sendPing (): void {
-    if (this.state === 'open' && this.draining === undefined) this.writeControl(controlFrame(Opcode.ping))
+    if (this.life.sendsToClient) this.writeControl(controlFrame(Opcode.ping))
   }
 
   /** IdlePingHost */
@@ -621,11 +624,11 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** FrameSink: the client sent a close frame. */
   onCloseFrame (code: number, reason: string): void {
-    if (this.state === 'open' && this.draining !== undefined) {
+    if (this.life.phase === 'draining') {
       // The client answered our shutdown close: all it sent before is upstream.
-      this.beginClose('shutdown', 'gateway shutting down', this.draining.code)
+      this.beginClose('shutdown', 'gateway shutting down', this.shutdownCode)
       this.endUpstreamAfterFlush()
-    } else if (this.state === 'open') {
+    } else if (this.life.live) {
       this.beginClose('client_close', reason === '' ? undefined : reason, code)
       // Everything the client sent before its close frame is already
       // written upstream; end() sends it all, then the FIN.
@@ -642,7 +645,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onClientEnd (): void {
-    if (this.state === 'open') {
+    if (this.life.live) {
       this.beginClose('client_end', 'TCP FIN without a close frame', undefined)
       this.endUpstreamAfterFlush()
     }
@@ -650,7 +653,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onClientError (err: NodeJS.ErrnoException): void {
-    if (this.state !== 'open') return // e.g. EPIPE on our close frame: the upstream still flushes
+    if (!this.life.live) return // e.g. EPIPE on our close frame: the upstream still flushes
     this.beginClose('client_error', err.code ?? err.message, undefined)
     // A client that vanished gets no more bytes upstream: drop the broker
     // connection now, or the broker sees this client id live twice.
@@ -659,7 +662,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private onClientClose (): void {
     this.clientClosed = true
-    if (this.state === 'open') {
+    if (this.life.live) {
       this.beginClose('client_error', 'connection lost', undefined)
       this.destroyUpstream()
     }
@@ -667,7 +670,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onUpstreamEnd (): void {
-    if (this.state === 'open') {
+    if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
       const reason = this.fromClient.lastType === DISCONNECT_TYPE ? 'client_disconnect' : 'broker_close'
@@ -678,7 +681,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {
-    if (this.state === 'open') {
+    if (this.life.live) {
       const detail = `broker connection failed: ${err.code ?? err.message}`
       this.beginClose('broker_error', detail, CloseCode.internalError)
       this.closeClientAfterFrame(CloseCode.internalError, 'broker connection failed')
@@ -687,7 +690,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private onUpstreamClose (): void {
     this.upstreamClosed = true
-    if (this.state === 'open') {
+    if (this.life.live) {
       this.beginClose('broker_error', 'broker connection lost', CloseCode.internalError)
       this.closeClientAfterFrame(CloseCode.internalError, 'broker connection lost')
     }
@@ -699,7 +702,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * (or, for broker_error, on the broker's side).
    */
   private fail (reason: CloseReason, detail: string): void {
-    if (this.state !== 'open') return
+    if (!this.life.live) return
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
     this.destroyUpstream()
@@ -726,15 +729,15 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * still delivered.
    */
   shutdown (code: number = CloseCode.goingAway): void {
-    if (this.state !== 'open' || this.draining !== undefined) return
+    if (!this.life.on('shutdown')) return
+    this.shutdownCode = code
     this.pinger?.stop()
     this.closeClientAfterFrame(code, 'gateway shutting down')
-    const timer = setTimeout(() => {
+    this.shutdownTimer = setTimeout(() => {
       this.beginClose('shutdown', 'client did not answer the close', code)
       this.endUpstreamAfterFlush()
       this.client.destroy()
     }, this.ctx.options.closeTimeout).unref()
-    this.draining = { code, timer }
   }
 
   /** Writes our close frame, once: a second one would break the handshake. */
@@ -770,9 +773,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** Records who closed first and why; starts the close timer. Once only. */
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
-    if (this.state !== 'open') return
-    this.state = 'closing'
-    clearTimeout(this.draining?.timer)
+    if (!this.life.on('close')) return
+    clearTimeout(this.shutdownTimer)
     this.closeReason = reason
     this.closeInitiator = closeReasons[reason].initiator
     this.closeDetail = detail
@@ -793,8 +795,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private finishIfDone (): void {
-    if (this.state === 'closed' || !this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
-    this.state = 'closed'
+    if (!this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
+    if (!this.life.on('sockets_closed')) return
     clearTimeout(this.closeTimer)
     clearTimeout(this.drainTimer)
     this.pinger?.stop()
@@ -828,7 +830,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {
-    if (this.state === 'closed') callback()
+    if (this.life.phase === 'closed') callback()
     else this.closeWaiters.push(callback)
   }
 }
