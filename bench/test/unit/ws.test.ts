@@ -7,12 +7,12 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { parser } from 'mqtt-packet'
 import type { IPublishPacket, Packet } from 'mqtt-packet'
-import type { ProtocolVersion, QoS } from '../../bench/src/mqtt-encode.js'
-import { PUBLISHER_AT, SENT_AT, SEQ_AT } from '../../bench/src/payload.js'
-import { PublishBatch } from '../../bench/src/publish-batch.js'
-import type { Framing } from '../../bench/src/wire.js'
-import { Opcode, applyMask, encodeFramesEach, encodeMaskedFrame } from '../../bench/src/ws-frame.js'
-import { FrameReader, WsProtocolError } from '../../bench/src/ws-reader.js'
+import type { ProtocolVersion, QoS } from '../../src/mqtt-encode.js'
+import { PUBLISHER_AT, SENT_AT, SEQ_AT } from '../../src/payload.js'
+import { PublishBatch } from '../../src/publish-batch.js'
+import type { Framing } from '../../src/wire.js'
+import { Opcode, applyMask, encodeFramesEach, encodeMaskedFrame } from '../../src/ws-frame.js'
+import { FrameReader, WsProtocolError } from '../../src/ws-reader.js'
 
 interface ClientFrame {
   fin: boolean

@@ -8,11 +8,11 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
-import { readCpuMicros, readOpenFilesLimit, readSyscalls } from '../../bench/src/proc.js'
-import { suiteMarkdown } from '../../bench/src/suite-report.js'
-import type { Summary, SuiteResults } from '../../bench/src/suite-results.js'
-import { pickScenarios, suiteScenarios } from '../../bench/src/suite-scenarios.js'
-import { checkTargets } from '../../bench/src/suite-targets.js'
+import { readCpuMicros, readOpenFilesLimit, readSyscalls } from '../../src/proc.js'
+import { suiteMarkdown } from '../../src/suite-report.js'
+import type { Summary, SuiteResults } from '../../src/suite-results.js'
+import { pickScenarios, suiteScenarios } from '../../src/suite-scenarios.js'
+import { checkTargets } from '../../src/suite-targets.js'
 
 describe('suite scenarios', () => {
   test('every idle scenario warms up first, on every target alike', () => {

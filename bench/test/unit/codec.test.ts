@@ -9,10 +9,10 @@ import { generate, parser } from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
 import {
   AckByte, DISCONNECT, MAX_REMAINING_LENGTH, PINGREQ, encodeAck, encodeConnect, encodePublish, encodeSubscribe, varintSize, writeVarint
-} from '../../bench/src/mqtt-encode.js'
-import type { ProtocolVersion, QoS } from '../../bench/src/mqtt-encode.js'
-import { readAck, readConnack, readPublishStart, readSuback, readVarint } from '../../bench/src/mqtt-read.js'
-import { MalformedPacketError, PacketSplitter } from '../../bench/src/mqtt-split.js'
+} from '../../src/mqtt-encode.js'
+import type { ProtocolVersion, QoS } from '../../src/mqtt-encode.js'
+import { readAck, readConnack, readPublishStart, readSuback, readVarint } from '../../src/mqtt-read.js'
+import { MalformedPacketError, PacketSplitter } from '../../src/mqtt-split.js'
 
 /** Parses `bytes` with mqtt-packet; expects exactly one packet. */
 function parseOne (bytes: Buffer, version: ProtocolVersion): Packet {
