@@ -1,0 +1,97 @@
+/**
+ * src/wire/: the wire pieces the gateway, the load tool and the tests share.
+ * Masked client frames are read back by the gateway's own frame reader, so
+ * what the load tool and the raw test client send is what the gateway takes.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { CloseReason } from '../../src/errors.js'
+import { Opcode, applyMask, encodeFramesEach, encodeMaskedFrame } from '../../src/wire/websocket.js'
+import { FrameReader } from '../../src/ws/frame-reader.js'
+import type { FrameSink } from '../../src/ws/frame-reader.js'
+
+function pattern (size: number, seed: number): Buffer {
+  const buf = Buffer.alloc(size)
+  for (let i = 0; i < size; i++) buf[i] = (i * 31 + seed) & 0xff
+  return buf
+}
+
+/** What the gateway's frame reader makes of `bytes`, fed in pieces of `piece` bytes. */
+function gatewayReads (bytes: Buffer, piece = bytes.length): { data: Buffer, events: string[] } {
+  const data: Buffer[] = []
+  const events: string[] = []
+  const sink: FrameSink = {
+    onPayload: (buf, start, end) => { data.push(Buffer.from(buf.subarray(start, end))) },
+    onPing: (payload) => { events.push(`ping ${payload.toString('hex')}`) },
+    onPong: () => { events.push('pong') },
+    onCloseFrame: (code, reason) => { events.push(`close ${code} ${reason}`) },
+    onFrameError: (reason: CloseReason, detail) => { events.push(`error ${reason} ${detail}`) }
+  }
+  const reader = new FrameReader(sink, 1 << 20)
+  // The reader unmasks in place: give it a copy.
+  const copy = Buffer.from(bytes)
+  for (let pos = 0; pos < copy.length; pos += Math.max(1, piece)) reader.feed(copy.subarray(pos, pos + piece))
+  return { data: Buffer.concat(data), events }
+}
+
+describe('opcodes', () => {
+  test('are RFC 6455 §5.2\'s numbers', () => {
+    assert.deepEqual(Opcode, { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa })
+  })
+})
+
+describe('masked client frames', () => {
+  for (const size of [0, 1, 125, 126, 65_535, 65_536, 100_000]) {
+    test(`a ${size} B payload: a final masked binary frame the gateway reads back`, () => {
+      const payload = pattern(size, size)
+      const frame = encodeMaskedFrame(payload)
+      assert.equal(frame[0], 0x80 | Opcode.binary)
+      assert.equal(frame[1]! & 0x80, 0x80, 'mask bit')
+      for (const piece of [frame.length, 7, 1]) {
+        const read = gatewayReads(frame, piece)
+        assert.deepEqual(read.events, [], `in pieces of ${piece}`)
+        assert.ok(read.data.equals(payload), `in pieces of ${piece}`)
+      }
+    })
+  }
+
+  test('a message in two frames: the first not final, then a continuation', () => {
+    const message = pattern(300, 4)
+    const first = encodeMaskedFrame(message.subarray(0, 100), Opcode.binary, false)
+    assert.equal(first[0], Opcode.binary, 'FIN clear')
+    const read = gatewayReads(Buffer.concat([first, encodeMaskedFrame(message.subarray(100), Opcode.continuation)]))
+    assert.deepEqual(read.events, [])
+    assert.ok(read.data.equals(message))
+  })
+
+  test('control frames: ping and close', () => {
+    const close = Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')])
+    const read = gatewayReads(Buffer.concat([encodeMaskedFrame(Buffer.from('hi'), Opcode.ping), encodeMaskedFrame(close, Opcode.close)]))
+    assert.deepEqual(read.events, [`ping ${Buffer.from('hi').toString('hex')}`, 'close 1000 bye'])
+  })
+
+  test('every frame has a fresh masking key [RFC 6455 §5.3]', () => {
+    const keys = new Set<string>()
+    for (let i = 0; i < 64; i++) keys.add(encodeMaskedFrame(Buffer.alloc(4)).subarray(2, 6).toString('hex'))
+    assert.equal(keys.size, 64)
+  })
+
+  test('several packets, one frame each, in one buffer', () => {
+    const packets = [pattern(3, 1), pattern(300, 2), pattern(70_000, 3)]
+    const bytes = encodeFramesEach(packets)
+    assert.equal(bytes.length, (6 + 3) + (8 + 300) + (14 + 70_000))
+    const read = gatewayReads(bytes, 1000)
+    assert.deepEqual(read.events, [])
+    assert.ok(read.data.equals(Buffer.concat(packets)))
+  })
+
+  test('masking in pieces with the right phase equals masking at once', () => {
+    const key = Buffer.from([0x12, 0x34, 0x56, 0x78])
+    const data = pattern(103, 9)
+    const whole = Buffer.concat([key, data])
+    applyMask(whole, 4, whole.length, 0)
+    const pieces = Buffer.concat([key, data])
+    for (const [start, end] of [[4, 9], [9, 10], [10, 50], [50, 107]] as const) applyMask(pieces, start, end, 0, start - 4)
+    assert.deepEqual(pieces, whole)
+  })
+})
