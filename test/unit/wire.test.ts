@@ -1,11 +1,15 @@
 /**
  * src/wire/: the wire pieces the gateway, the load tool and the tests share.
  * Masked client frames are read back by the gateway's own frame reader, so
- * what the load tool and the raw test client send is what the gateway takes.
+ * what the load tool and the raw test client send is what the gateway takes;
+ * the MQTT variable byte integer round-trips, table-driven, at its bounds.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { CloseReason } from '../../src/errors.js'
+import {
+  MAX_REMAINING_LENGTH, PacketType, VARINT_INCOMPLETE, VARINT_MALFORMED, decodeVarint, varintSize, writeVarint
+} from '../../src/wire/mqtt.js'
 import { Opcode, applyMask, encodeFramesEach, encodeMaskedFrame } from '../../src/wire/websocket.js'
 import { FrameReader } from '../../src/ws/frame-reader.js'
 import type { FrameSink } from '../../src/ws/frame-reader.js'
@@ -93,5 +97,48 @@ describe('masked client frames', () => {
     const pieces = Buffer.concat([key, data])
     for (const [start, end] of [[4, 9], [9, 10], [10, 50], [50, 107]] as const) applyMask(pieces, start, end, 0, start - 4)
     assert.deepEqual(pieces, whole)
+  })
+})
+
+describe('MQTT packet types', () => {
+  test('are the high nibble\'s numbers of MQTT 5 table 2-1', () => {
+    const names = ['CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK',
+      'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
+    assert.deepEqual(Object.entries(PacketType), names.map((name, i) => [name, i + 1]))
+  })
+})
+
+describe('variable byte integer', () => {
+  const table: [number, number][] = [
+    [0, 1], [1, 1], [127, 1], [128, 2], [16_383, 2], [16_384, 3], [2_097_151, 3], [2_097_152, 4], [MAX_REMAINING_LENGTH, 4]
+  ]
+  for (const [value, size] of table) {
+    test(`${value} takes ${size} bytes and decodes back, and not from fewer`, () => {
+      assert.equal(varintSize(value), size)
+      const buf = Buffer.alloc(3 + size + 2, 0xaa)
+      assert.equal(writeVarint(buf, 3, value), 3 + size)
+      const out = { value: -1 }
+      assert.equal(decodeVarint(buf, 3, buf.length, out), size)
+      assert.equal(out.value, value)
+      for (let end = 3; end < 3 + size; end++) assert.equal(decodeVarint(buf, 3, end, { value: 0 }), VARINT_INCOMPLETE, `${end - 3} bytes`)
+    })
+  }
+
+  test('above the maximum is refused', () => {
+    assert.throws(() => varintSize(MAX_REMAINING_LENGTH + 1), RangeError)
+  })
+
+  test('a fourth byte that says "more follows" is malformed, whatever comes next', () => {
+    for (const bytes of [[0xff, 0xff, 0xff, 0xff], [0x80, 0x80, 0x80, 0x80, 0x00], [0xff, 0xff, 0xff, 0xff, 0x7f]]) {
+      assert.equal(decodeVarint(Uint8Array.from(bytes), 0, bytes.length, { value: 0 }), VARINT_MALFORMED, JSON.stringify(bytes))
+    }
+  })
+
+  test('a longer form than needed reads as what it says, its size as written', () => {
+    const out = { value: -1 }
+    assert.equal(decodeVarint(Uint8Array.from([0x80, 0x00]), 0, 2, out), 2)
+    assert.equal(out.value, 0)
+    assert.equal(decodeVarint(Uint8Array.from([0x81, 0x80, 0x00]), 0, 3, out), 3)
+    assert.equal(out.value, 1)
   })
 })
