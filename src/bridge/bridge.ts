@@ -22,6 +22,7 @@ import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
+import { PacketType } from '../wire/mqtt.js'
 import { Opcode } from '../wire/websocket.js'
 import { FrameReader } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
@@ -60,7 +61,6 @@ type State = 'open' | 'closing' | 'closed'
 const kBridge = Symbol('bridge')
 type Tagged = Duplex & { [kBridge]?: Bridge }
 
-const DISCONNECT_TYPE = 14
 const NOTHING_HELD: readonly Buffer[] = []
 // setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -586,7 +586,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (this.state === 'open') {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.fromClient.lastType === DISCONNECT_TYPE ? 'client_disconnect' : 'broker_close'
+      const reason = this.fromClient.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
       this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }

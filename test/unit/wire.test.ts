@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { CloseReason } from '../../src/errors.js'
+import { MALFORMED_LENGTH, PacketScanner, firstPacketSize } from '../../src/mqtt/packet-scanner.js'
 import {
   MAX_REMAINING_LENGTH, PacketType, VARINT_INCOMPLETE, VARINT_MALFORMED, decodeVarint, varintSize, writeVarint
 } from '../../src/wire/mqtt.js'
@@ -140,5 +141,64 @@ describe('variable byte integer', () => {
     assert.equal(out.value, 0)
     assert.equal(decodeVarint(Uint8Array.from([0x81, 0x80, 0x00]), 0, 3, out), 3)
     assert.equal(out.value, 1)
+  })
+})
+
+/**
+ * What the gateway's packet scanner makes of a fixed header fed in pieces
+ * cut at `cuts`: the packet's total size once its length is known, 'short'
+ * while it is not, or MALFORMED_LENGTH.
+ */
+function scannerReads (header: Uint8Array, cuts: readonly number[]): number | 'short' {
+  const scanner = new PacketScanner()
+  const bounds = [0, ...cuts, header.length]
+  let boundary = -1
+  for (let i = 1; i < bounds.length; i++) {
+    const result = scanner.scan(header, bounds[i - 1]!, bounds[i]!)
+    if (result === MALFORMED_LENGTH) return MALFORMED_LENGTH
+    if (result >= 0) boundary = result
+  }
+  // A zero length completes the packet at its header's end; any other leaves its body to come.
+  if (scanner.packets === 1) return boundary
+  return scanner.pendingPacketSize > scanner.currentPacketSize || scanner.currentPacketSize === 0 ? 'short' : scanner.currentPacketSize
+}
+
+/** The packet size decodeVarint gives for a fixed header: what the scanner and firstPacketSize must agree with. */
+function sharedReads (header: Uint8Array): number | 'short' {
+  const out = { value: 0 }
+  const used = decodeVarint(header, 1, header.length, out)
+  if (used === VARINT_MALFORMED) return MALFORMED_LENGTH
+  if (used === VARINT_INCOMPLETE) return 'short'
+  return 1 + used + out.value
+}
+
+describe('the gateway reads the remaining length as decodeVarint does', () => {
+  // Every header of up to 5 length bytes drawn from these: ends of each byte's range, with and
+  // without "more follows"; so every size, every cut short, non-minimal and malformed form.
+  const bytes = [0x00, 0x01, 0x7f, 0x80, 0x81, 0xff]
+  const headers: Uint8Array[] = []
+  const grow = (prefix: number[]): void => {
+    if (prefix.length > 1) headers.push(Uint8Array.from(prefix))
+    if (prefix.length < 6) for (const b of bytes) grow([...prefix, b])
+  }
+  grow([0x30])
+
+  test(`firstPacketSize, on ${headers.length} headers`, () => {
+    for (const header of headers) {
+      const expected = sharedReads(header)
+      assert.equal(firstPacketSize(header), expected === 'short' ? -1 : expected, Buffer.from(header).toString('hex'))
+    }
+  })
+
+  test('the packet scanner, each header whole and cut at every byte', () => {
+    for (const header of headers) {
+      const expected = sharedReads(header)
+      // Bytes past the packet's end would start another one: compare on this packet alone.
+      const field = expected === 'short' || expected === MALFORMED_LENGTH ? header : header.subarray(0, Math.min(header.length, expected))
+      const label = Buffer.from(header).toString('hex')
+      assert.equal(scannerReads(field, []), expected, `${label} whole`)
+      assert.equal(scannerReads(field, Array.from({ length: field.length - 1 }, (_, i) => i + 1)), expected, `${label} byte by byte`)
+      for (let cut = 1; cut < field.length; cut++) assert.equal(scannerReads(field, [cut]), expected, `${label} cut at ${cut}`)
+    }
   })
 })
