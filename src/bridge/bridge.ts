@@ -22,7 +22,9 @@ import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
-import { FrameReader, Opcode } from '../ws/frame-reader.js'
+import { PacketType } from '../wire/mqtt.js'
+import { Opcode } from '../wire/websocket.js'
+import { FrameReader } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
@@ -58,7 +60,6 @@ export interface BridgeEndpoints {
 const kBridge = Symbol('bridge')
 type Tagged = Duplex & { [kBridge]?: Bridge }
 
-const DISCONNECT_TYPE = 14
 /** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
 const CONNACK_HEADER_BYTE = 0x20
 const NOTHING_HELD: readonly Buffer[] = []
@@ -673,7 +674,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.fromClient.lastType === DISCONNECT_TYPE ? 'client_disconnect' : 'broker_close'
+      const reason = this.fromClient.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
       this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }

@@ -73,7 +73,6 @@ export function helpText (): string {
   })
   return [
     'Usage: mqtt-ws-gateway [options]          bridge MQTT over WebSocket to a broker',
-    '       mqtt-ws-gateway bench [options]    load-test a gateway or broker (bench --help)',
     '',
     'Options (flags override MQTT_WS_GATEWAY_* variables, which override --config):',
     '  --config <file>\n      JSON file of options, camelCase names as in the README\n      env MQTT_WS_GATEWAY_CONFIG',

@@ -11,10 +11,6 @@ async function main (argv: string[]): Promise<number> {
     const { runWorker } = await import('./cluster-worker.js')
     return runWorker()
   }
-  if (argv[0] === 'bench') {
-    const { runBench } = await import('./bench.js')
-    return runBench(argv.slice(1))
-  }
   const { serve } = await import('./serve.js')
   return serve(argv)
 }

@@ -10,9 +10,11 @@
  * This runs on the hot path for every chunk in both directions: no
  * allocation, no closure, a jump per packet.
  */
+import { VARINT_MALFORMED, decodeVarint } from '../wire/mqtt.js'
+import type { Varint } from '../wire/mqtt.js'
 
 /** The remaining-length field of a packet was longer than 4 bytes. */
-export const MALFORMED_LENGTH = -2
+export const MALFORMED_LENGTH = VARINT_MALFORMED
 
 export class PacketScanner {
   /**
@@ -67,6 +69,8 @@ export class PacketScanner {
         pos++
         continue
       }
+      // The remaining length byte by byte, not with wire/mqtt.ts's decodeVarint: it may be
+      // split across chunks. test/unit/wire.test.ts checks that both read the same.
       const byte = buf[pos++] as number
       this.length += (byte & 0x7f) * 2 ** this.shift
       this.shift += 7
@@ -121,17 +125,14 @@ export class PacketScanner {
   }
 }
 
+/** firstPacketSize's remaining length: one object, not one per call. */
+const firstLength: Varint = { value: 0 }
+
 /**
  * Total size of the packet at the start of `buf` (fixed header included),
  * -1 if its header is not complete yet, or MALFORMED_LENGTH.
  */
 export function firstPacketSize (buf: Uint8Array): number {
-  let length = 0
-  for (let i = 1; i <= 4; i++) {
-    if (i >= buf.length) return -1
-    const byte = buf[i] as number
-    length += (byte & 0x7f) * 2 ** (7 * (i - 1))
-    if ((byte & 0x80) === 0) return 1 + i + length
-  }
-  return MALFORMED_LENGTH
+  const used = decodeVarint(buf, 1, buf.length, firstLength)
+  return used < 0 ? used : 1 + used + firstLength.value
 }

@@ -12,16 +12,11 @@
  */
 import { isUtf8 } from 'node:buffer'
 import type { CloseReason } from '../errors.js'
+import { Opcode } from '../wire/websocket.js'
 import { unmaskInPlace, unmaskTo } from './unmask.js'
 
-export const Opcode = {
-  continuation: 0x0,
-  text: 0x1,
-  binary: 0x2,
-  close: 0x8,
-  ping: 0x9,
-  pong: 0xa
-} as const
+// Still importable from here for server/deflate-socket.ts until its redesign; new code imports ../wire/websocket.js.
+export { Opcode }
 
 export interface FrameSink {
   /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */

@@ -7,7 +7,7 @@
  * arrive, as views of the socket's chunks. Control frames (≤ 125 bytes) are
  * collected whole and handed to `onControl`.
  */
-import { Opcode } from './ws-frame.js'
+import { Opcode } from '../../src/wire/index.js'
 
 export class WsProtocolError extends Error {
   readonly code = 'BENCH_WS_PROTOCOL'
@@ -53,11 +53,11 @@ function checkOpcode (opcode: number, b0: number, length: number): void {
   if (opcode >= 0x8) {
     // Control frames are short and never fragmented [RFC 6455 §5.5].
     if (length > 125 || (b0 & 0x80) === 0) throw new WsProtocolError('bad control frame')
-    if (opcode > Opcode.PONG) throw new WsProtocolError(`unknown opcode ${opcode}`)
-  } else if (opcode === Opcode.TEXT) {
+    if (opcode > Opcode.pong) throw new WsProtocolError(`unknown opcode ${opcode}`)
+  } else if (opcode === Opcode.text) {
     // MQTT must travel in binary frames [MQTT-6.0.0-1].
     throw new WsProtocolError('text frame on an MQTT connection')
-  } else if (opcode > Opcode.BINARY) {
+  } else if (opcode > Opcode.binary) {
     throw new WsProtocolError(`unknown opcode ${opcode}`)
   }
 }

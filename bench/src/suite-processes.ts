@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { gatewayMain } from './paths.js'
 
 const START_TIMEOUT_MS = 10_000
 const STOP_TIMEOUT_MS = 3000
@@ -202,11 +203,6 @@ export interface Gateway {
   url: string
 }
 
-/** The gateway's CLI in this package (dist/cli/main.js, built by `npm run build`). */
-export function gatewayMain (): string {
-  return fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
-}
-
 /** The gateway's `--help` text ('' if it cannot be run). */
 export function gatewayHelp (): string {
   try {
@@ -245,7 +241,7 @@ export interface ReflectorProcess {
 const REFLECTOR_LISTENING = /listening on (mqtt:\/\/\S+)/
 
 /**
- * Starts the reflector (dist/bench/reflector.js) as its own process rather
+ * Starts the reflector (reflector.js beside this file) as its own process rather
  * than inside the suite: the suite process is the load tool, so a reflector
  * there would add its CPU to the tool's, delay the tool's reads (and so its
  * latencies) in the same event loop, and could not be told apart from the

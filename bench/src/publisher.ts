@@ -3,8 +3,8 @@
  * window (messages sent but not yet seen by every subscriber meant to get
  * them), packet ids at QoS 1 and 2, and the acks that free them.
  */
+import { PacketType } from '../../src/wire/index.js'
 import type { BenchClient } from './client.js'
-import { PacketType } from './mqtt-encode.js'
 import type { QoS } from './mqtt-encode.js'
 import type { PublishBatch } from './publish-batch.js'
 

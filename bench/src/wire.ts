@@ -6,8 +6,8 @@
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
+import { Opcode, encodeFramesEach, encodeMaskedFrame } from '../../src/wire/index.js'
 import type { Target } from './target.js'
-import { Opcode, encodeFramesEach, encodeMaskedFrame } from './ws-frame.js'
 import { FrameReader } from './ws-reader.js'
 import { upgrade, upgradeOver } from './ws-handshake.js'
 
@@ -100,10 +100,10 @@ class WsWire implements Wire {
   }
 
   private control (opcode: number, payload: Buffer): void {
-    if (opcode === Opcode.PING) {
+    if (opcode === Opcode.ping) {
       // A pong carries the ping's payload back [RFC 6455 §5.5.3].
-      this.socket.write(encodeMaskedFrame(payload, Opcode.PONG))
-    } else if (opcode === Opcode.CLOSE) {
+      this.socket.write(encodeMaskedFrame(payload, Opcode.pong))
+    } else if (opcode === Opcode.close) {
       this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
       // Echo the status code, then half-close; the server closes TCP [RFC 6455 §5.5.1].
       this.sendClose(payload.subarray(0, 2))
@@ -114,7 +114,7 @@ class WsWire implements Wire {
   private sendClose (payload: Buffer): void {
     if (this.closeSent || this.socket.destroyed || !this.socket.writable) return
     this.closeSent = true
-    this.socket.write(encodeMaskedFrame(payload, Opcode.CLOSE))
+    this.socket.write(encodeMaskedFrame(payload, Opcode.close))
   }
 }
 

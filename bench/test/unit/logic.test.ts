@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { BenchUsageError, resolveBenchOptions } from '../../src/bench/options.js'
-import { Arrival, SeqTrack } from '../../src/bench/seq-track.js'
-import { median } from '../../src/bench/suite-results.js'
-import { TargetError, isLoopback, parseTarget } from '../../src/bench/target.js'
-import { planTopology } from '../../src/bench/topology.js'
+import { BenchUsageError, resolveBenchOptions } from '../../src/options.js'
+import { Arrival, SeqTrack } from '../../src/seq-track.js'
+import { median } from '../../src/suite-results.js'
+import { TargetError, isLoopback, parseTarget } from '../../src/target.js'
+import { planTopology } from '../../src/topology.js'
 
 describe('sequence tracking', () => {
   test('tells in-order, late and duplicate arrivals apart', () => {

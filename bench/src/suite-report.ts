@@ -92,7 +92,7 @@ function reflectorSection (results: SuiteResults): string[] {
   return [
     '## Against the reflector',
     '',
-    'The reflector (`src/bench/reflector.ts`) is not a broker: it forwards every PUBLISH to every subscribed connection, whole runs of packets per write,',
+    'The reflector (`bench/src/reflector.ts`) is not a broker: it forwards every PUBLISH to every subscribed connection, whole runs of packets per write,',
     `so it is never the bottleneck. "direct" is the load tool straight to it; "broker CPU" is the reflector's.${gateway}`,
     '',
     table(REFLECTOR_TABLE.header, rows),

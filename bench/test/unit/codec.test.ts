@@ -7,12 +7,11 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { generate, parser } from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
-import {
-  AckByte, DISCONNECT, MAX_REMAINING_LENGTH, PINGREQ, encodeAck, encodeConnect, encodePublish, encodeSubscribe, varintSize, writeVarint
-} from '../../src/bench/mqtt-encode.js'
-import type { ProtocolVersion, QoS } from '../../src/bench/mqtt-encode.js'
-import { readAck, readConnack, readPublishStart, readSuback, readVarint } from '../../src/bench/mqtt-read.js'
-import { MalformedPacketError, PacketSplitter } from '../../src/bench/mqtt-split.js'
+import { MAX_REMAINING_LENGTH, varintSize, writeVarint } from '../../../src/wire/index.js'
+import { AckByte, DISCONNECT, PINGREQ, encodeAck, encodeConnect, encodePublish, encodeSubscribe } from '../../src/mqtt-encode.js'
+import type { ProtocolVersion, QoS } from '../../src/mqtt-encode.js'
+import { readAck, readConnack, readPublishStart, readSuback, readVarint } from '../../src/mqtt-read.js'
+import { MalformedPacketError, PacketSplitter } from '../../src/mqtt-split.js'
 
 /** Parses `bytes` with mqtt-packet; expects exactly one packet. */
 function parseOne (bytes: Buffer, version: ProtocolVersion): Packet {
@@ -60,6 +59,10 @@ describe('variable byte integer', () => {
   }
   test('above the maximum is refused', () => {
     assert.throws(() => varintSize(MAX_REMAINING_LENGTH + 1), RangeError)
+  })
+  test('cut short or longer than 4 bytes reads as undefined', () => {
+    assert.equal(readVarint(Buffer.from([0x80, 0x80]), 0, 2), undefined)
+    assert.equal(readVarint(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x01]), 0, 5), undefined)
   })
 })
 
@@ -164,8 +167,10 @@ describe('splitter', () => {
     assert.equal(found.length, encoded.length)
   })
 
-  test('refuses a remaining length longer than 4 bytes', () => {
-    assert.throws(() => split(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), [6]), MalformedPacketError)
+  test('refuses a remaining length longer than 4 bytes, in one chunk or split', () => {
+    for (const sizes of [[6], [1], [2], [3], [4, 2]]) {
+      assert.throws(() => split(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), sizes), MalformedPacketError, `chunks of ${sizes.join(', ')}`)
+    }
   })
 })
 

@@ -20,13 +20,14 @@
  * every connection that sends is paused until it drains, and a subscriber
  * that does not drain within DRAIN_TIMEOUT_MS is dropped.
  *
- *   node dist/bench/reflector.js [--port N]   listens on 127.0.0.1 (0 = any free port)
+ *   node bench/dist/bench/src/reflector.js [--port N]   listens on 127.0.0.1 (0 = any free port)
  */
 import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { PINGRESP, PacketType, encodeConnack, encodeSuback, varintSize } from './mqtt-encode.js'
+import { PacketType, varintSize } from '../../src/wire/index.js'
+import { PINGRESP, encodeConnack, encodeSuback } from './mqtt-encode.js'
 import type { ProtocolVersion } from './mqtt-encode.js'
 import { readConnectLevel, readSubscribe } from './mqtt-read.js'
 import { PacketSplitter } from './mqtt-split.js'
@@ -255,7 +256,7 @@ export class Reflector {
 export async function main (argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } })
   if (values.help === true) {
-    console.log('Usage: node dist/bench/reflector.js [--port N]   (127.0.0.1; 0 = any free port)')
+    console.log('Usage: node bench/dist/bench/src/reflector.js [--port N]   (127.0.0.1; 0 = any free port)')
     return 0
   }
   const port = Number(values.port ?? 0)
@@ -273,7 +274,7 @@ export async function main (argv: string[]): Promise<number> {
   return 0
 }
 
-// Run when executed directly (node dist/bench/reflector.js), not when imported.
+// Run when executed directly (node bench/dist/bench/src/reflector.js), not when imported.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   main(process.argv.slice(2)).then(code => { process.exitCode = code }, (err: unknown) => {
     console.error(err instanceof Error ? err.stack ?? err.message : String(err))

@@ -1,7 +1,7 @@
 /**
  * Random bytes for WebSocket mask keys and handshake nonces, drawn from a
  * pool refilled 4 KiB at a time: one system call per thousand frames or
- * handshakes instead of one each.
+ * handshakes instead of one each. Nothing is drawn until the first call.
  */
 import { randomFillSync } from 'node:crypto'
 

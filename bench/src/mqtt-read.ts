@@ -4,6 +4,7 @@
  * protocol level of CONNECT and the filters of SUBSCRIBE. Each takes a body
  * as the splitter hands it over (buffer, start, available bytes).
  */
+import { decodeVarint } from '../../src/wire/index.js'
 import type { ProtocolVersion } from './mqtt-encode.js'
 
 export interface Connack {
@@ -14,17 +15,11 @@ export interface Connack {
   receiveMaximum: number
 }
 
-/** Reads a variable byte integer; returns value and bytes used, or undefined when cut short. */
+/** Reads a variable byte integer; returns value and bytes used, or undefined when cut short or malformed. */
 export function readVarint (buf: Buffer, offset: number, end: number): { value: number, size: number } | undefined {
-  let value = 0
-  let multiplier = 1
-  for (let i = offset; i < end && i < offset + 4; i++) {
-    const byte = buf[i]!
-    value += (byte & 0x7f) * multiplier
-    if ((byte & 0x80) === 0) return { value, size: i - offset + 1 }
-    multiplier *= 128
-  }
-  return undefined
+  const read = { value: 0, size: 0 }
+  read.size = decodeVarint(buf, offset, end, read)
+  return read.size > 0 ? read : undefined
 }
 
 const RECEIVE_MAXIMUM = 0x21

@@ -6,30 +6,14 @@
  * (CONNACK, SUBACK, PINGRESP), with no v5 properties. Hand-made
  * rather than mqtt-packet's `generate` so the hot packets (PUBLISH, acks) can
  * be written straight into a caller's buffer without an object per message.
+ * Packet types and the remaining length's encoding are the gateway's shared
+ * wire code (src/wire/mqtt.ts).
  */
+import { PacketType, varintSize, writeVarint } from '../../src/wire/index.js'
 
 /** MQTT protocol level: 4 is 3.1.1, 5 is 5.0. */
 export type ProtocolVersion = 4 | 5
 export type QoS = 0 | 1 | 2
-
-/** Control packet types, the high nibble of the first byte. */
-export const PacketType = {
-  CONNECT: 1,
-  CONNACK: 2,
-  PUBLISH: 3,
-  PUBACK: 4,
-  PUBREC: 5,
-  PUBREL: 6,
-  PUBCOMP: 7,
-  SUBSCRIBE: 8,
-  SUBACK: 9,
-  UNSUBSCRIBE: 10,
-  UNSUBACK: 11,
-  PINGREQ: 12,
-  PINGRESP: 13,
-  DISCONNECT: 14,
-  AUTH: 15
-} as const
 
 /** First bytes of the acknowledgements; PUBREL has flags 0b0010 [MQTT-3.6.1-1]. */
 export const AckByte = {
@@ -39,33 +23,10 @@ export const AckByte = {
   PUBCOMP: 0x70
 } as const
 
-export const PINGREQ: Buffer = Buffer.from([0xc0, 0x00])
+export const PINGREQ: Buffer = Buffer.from([PacketType.PINGREQ << 4, 0x00])
 // A v5 DISCONNECT with remaining length 0 means reason 0x00, normal disconnection [MQTT-3.14.2.1].
-export const DISCONNECT: Buffer = Buffer.from([0xe0, 0x00])
-export const PINGRESP: Buffer = Buffer.from([0xd0, 0x00])
-
-/** Largest remaining length a 4-byte variable byte integer can hold. */
-export const MAX_REMAINING_LENGTH = 268_435_455
-
-/** Bytes the variable byte integer encoding of `n` takes. */
-export function varintSize (n: number): number {
-  if (n < 128) return 1
-  if (n < 16_384) return 2
-  if (n < 2_097_152) return 3
-  if (n <= MAX_REMAINING_LENGTH) return 4
-  throw new RangeError(`remaining length ${n} exceeds the MQTT maximum`)
-}
-
-/** Writes `n` as a variable byte integer at `offset`; returns the offset after it. */
-export function writeVarint (buf: Buffer, offset: number, n: number): number {
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    buf[offset++] = byte
-  } while (n > 0)
-  return offset
-}
+export const DISCONNECT: Buffer = Buffer.from([PacketType.DISCONNECT << 4, 0x00])
+export const PINGRESP: Buffer = Buffer.from([PacketType.PINGRESP << 4, 0x00])
 
 /** Writes a UTF-8 string with its 2-byte length prefix; returns the offset after it. */
 function writeString (buf: Buffer, offset: number, value: Buffer): number {

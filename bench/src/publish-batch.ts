@@ -12,10 +12,10 @@
  * followed by the template's tail, a buffer that is never written to, and
  * the batch goes out as one writev.
  */
+import { Opcode, applyMask, maskedHeaderSize, writeMaskedHeader } from '../../src/wire/index.js'
 import { encodePublish } from './mqtt-encode.js'
 import type { ProtocolVersion, PublishLayout, QoS } from './mqtt-encode.js'
 import { PAYLOAD_HEADER_SIZE, SEQ_AT, SENT_AT, payloadTemplate } from './payload.js'
-import { Opcode, applyMask, maskedHeaderSize, writeMaskedHeader } from './ws-frame.js'
 import type { Framing } from './wire.js'
 
 export interface BatchSpec {
@@ -74,7 +74,7 @@ export class PublishBatch {
 
   private maskedTemplate (split: boolean): FrameTemplate {
     const bytes = Buffer.allocUnsafe(this.frameHeader + this.packet.length)
-    const start = writeMaskedHeader(bytes, 0, Opcode.BINARY, this.packet.length)
+    const start = writeMaskedHeader(bytes, 0, Opcode.binary, this.packet.length)
     this.packet.copy(bytes, start)
     applyMask(bytes, start, bytes.length, start - 4)
     const key: [number, number, number, number] = [bytes[start - 4]!, bytes[start - 3]!, bytes[start - 2]!, bytes[start - 1]!]
@@ -100,7 +100,7 @@ export class PublishBatch {
       if (this.tail !== undefined) chunks.push(out.subarray(offset - this.headSize, offset), this.tail)
     }
     if (header > 0) {
-      const start = writeMaskedHeader(out, 0, Opcode.BINARY, count * this.packet.length)
+      const start = writeMaskedHeader(out, 0, Opcode.binary, count * this.packet.length)
       applyMask(out, start, out.length, start - 4)
     }
     return this.tail === undefined ? [out] : chunks

@@ -1,8 +1,8 @@
 /**
- * `npm run bench`: the benchmark suite (dist/bench/suite.js).
+ * `npm run bench`: the benchmark suite (bench/dist/bench/src/suite.js).
  *
- *   node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
- *   node dist/bench/suite.js --compare a.json b.json
+ *   node bench/dist/bench/src/suite.js [--quick] [--only id,id] [--runs N]
+ *   node bench/dist/bench/src/suite.js --compare a.json b.json
  *
  * Starts Mosquitto and the gateway on loopback, a TCP relay (socat) in front
  * of the same Mosquitto, and the reflector with a second gateway in front of
@@ -14,11 +14,12 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { basename } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { fixed, int, micros } from './format.js'
 import { resolveBenchOptions } from './options.js'
+import { resultsDir } from './paths.js'
 import { readBusyMicros, readCpuMicros, readOpenFilesLimit } from './proc.js'
 import type { BenchResult, CpuUse } from './results.js'
 import { runScenario } from './run.js'
@@ -34,8 +35,8 @@ import { pickScenarios, suiteScenarios } from './suite-scenarios.js'
 import type { SuiteScenario, TargetId } from './suite-scenarios.js'
 import { checkTargets } from './suite-targets.js'
 
-const USAGE = `Usage: node dist/bench/suite.js [--quick] [--only id,id] [--runs N]
-       node dist/bench/suite.js --compare a.json b.json
+const USAGE = `Usage: node bench/dist/bench/src/suite.js [--quick] [--only id,id] [--runs N]
+       node bench/dist/bench/src/suite.js --compare a.json b.json
 
   --quick          shorter runs, one per target (about 2 minutes)
   --only IDS       run only these scenarios (comma-separated ids); soak-5min
@@ -51,10 +52,6 @@ interface SuiteFlags {
   quick: boolean
   only: string[] | undefined
   runs: number | undefined
-}
-
-function resultsDir (): string {
-  return fileURLToPath(new URL('../../bench/results/', import.meta.url))
 }
 
 /** Target order for run `run`: rotated each run so none always goes first. */
@@ -205,7 +202,7 @@ function selectScenarios (flags: SuiteFlags, env: Environment): SuiteScenario[] 
 /** bench/results/<timestamp>[-quick]: the stem of the files one run writes. */
 function resultsBase (results: SuiteResults): string {
   const stamp = results.startedAt.replace(/[:.]/g, '-')
-  return `${resultsDir()}${stamp}${results.quick ? '-quick' : ''}`
+  return join(resultsDir(), `${stamp}${results.quick ? '-quick' : ''}`)
 }
 
 /** The latency plot's file name (beside the .md that links it), when there is a plot. */
@@ -218,7 +215,7 @@ function writeResults (base: string, results: SuiteResults, markdown: string, pl
   writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`)
   writeFileSync(`${base}.md`, markdown)
   const file = plotFile(base, plot)
-  if (file !== undefined && plot !== undefined) writeFileSync(`${resultsDir()}${file}`, plot)
+  if (file !== undefined && plot !== undefined) writeFileSync(join(resultsDir(), file), plot)
 }
 
 async function runSuite (flags: SuiteFlags): Promise<number> {
@@ -297,7 +294,7 @@ export async function main (argv: string[]): Promise<number> {
   return await runSuite({ quick: values.quick === true, only: values.only?.split(',').map(s => s.trim()), runs })
 }
 
-// Run when executed directly (node dist/bench/suite.js), not when imported.
+// Run when executed directly (node bench/dist/bench/src/suite.js), not when imported.
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   main(process.argv.slice(2)).then(code => { process.exitCode = code }, (err: unknown) => {
     console.error(err instanceof Error ? err.stack ?? err.message : String(err))

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { describe, test } from 'node:test'
-import type { Target } from '../../src/bench/target.js'
-import { acceptFor, upgradeOver } from '../../src/bench/ws-handshake.js'
+import type { Target } from '../../src/target.js'
+import { acceptFor, upgradeOver } from '../../src/ws-handshake.js'
 
 /** A server that answers the upgrade request with `answer(key)`, written in `pieces`. */
 async function serve (answer: (key: string) => Buffer, pieces = 1): Promise<{ target: Target, close: () => void }> {

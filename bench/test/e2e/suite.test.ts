@@ -8,11 +8,11 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { describe, test } from 'node:test'
-import { readCpuMicros, readOpenFilesLimit, readSyscalls } from '../../src/bench/proc.js'
-import { suiteMarkdown } from '../../src/bench/suite-report.js'
-import type { Summary, SuiteResults } from '../../src/bench/suite-results.js'
-import { pickScenarios, suiteScenarios } from '../../src/bench/suite-scenarios.js'
-import { checkTargets } from '../../src/bench/suite-targets.js'
+import { readCpuMicros, readOpenFilesLimit, readSyscalls } from '../../src/proc.js'
+import { suiteMarkdown } from '../../src/suite-report.js'
+import type { Summary, SuiteResults } from '../../src/suite-results.js'
+import { pickScenarios, suiteScenarios } from '../../src/suite-scenarios.js'
+import { checkTargets } from '../../src/suite-targets.js'
 
 describe('suite scenarios', () => {
   test('every idle scenario warms up first, on every target alike', () => {

@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https'
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
-import { fillRandom } from './random-pool.js'
+import { fillRandom } from '../../src/wire/index.js'
 import type { Target } from './target.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'

@@ -1,22 +1,22 @@
 /**
- * `mqtt-ws-gateway bench`: the load tool's command line. Parses flags,
- * runs one scenario, prints a summary (or one JSON line with --json).
+ * `mqtt-ws-bench`: the load tool's command line. Parses flags, runs one
+ * scenario, prints a summary (or one JSON line with --json).
  *
  * Exit codes: 0 the run completed cleanly; 1 it completed with a problem
  * (clients failed to connect, unexpected disconnects, or loss at QoS 1/2);
  * 2 bad flags or the run could not start.
  */
 import { parseArgs } from 'node:util'
-import { BenchUsageError, benchDefaults, resolveBenchOptions } from '../bench/options.js'
-import type { BenchInput } from '../bench/options.js'
-import { formatProgress, formatSummary } from '../bench/report.js'
-import type { BenchResult } from '../bench/results.js'
-import { runScenario } from '../bench/run.js'
-import type { Progress } from '../bench/run.js'
+import { BenchUsageError, benchDefaults, resolveBenchOptions } from './options.js'
+import type { BenchInput } from './options.js'
+import { formatProgress, formatSummary } from './report.js'
+import type { BenchResult } from './results.js'
+import { runScenario } from './run.js'
+import type { Progress } from './run.js'
 
 const d = benchDefaults
 
-const USAGE = `Usage: mqtt-ws-gateway bench --url URL [options]
+const USAGE = `Usage: mqtt-ws-bench --url URL [options]
 
 Load generator for MQTT over WebSocket (ws://, wss://) or TCP (mqtt://, mqtts://).
 

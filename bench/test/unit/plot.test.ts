@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createHistogram, recordMicros, summarize } from '../../src/bench/latency.js'
-import type { MessagesResult } from '../../src/bench/results.js'
-import { latencyPlot } from '../../src/bench/suite-plot.js'
-import { suiteMarkdown } from '../../src/bench/suite-report.js'
-import type { SuiteResults, SuiteRun } from '../../src/bench/suite-results.js'
-import { suiteScenarios } from '../../src/bench/suite-scenarios.js'
-import type { TargetId } from '../../src/bench/suite-scenarios.js'
+import { createHistogram, recordMicros, summarize } from '../../src/latency.js'
+import type { MessagesResult } from '../../src/results.js'
+import { latencyPlot } from '../../src/suite-plot.js'
+import { suiteMarkdown } from '../../src/suite-report.js'
+import type { SuiteResults, SuiteRun } from '../../src/suite-results.js'
+import { suiteScenarios } from '../../src/suite-scenarios.js'
+import type { TargetId } from '../../src/suite-scenarios.js'
 
 /** A run whose latencies are 1…1000 µs times `scale`. */
 function run (target: TargetId, n: number, scale: number, withSpectrum = true): SuiteRun {

@@ -1,16 +1,22 @@
 /**
- * Client→server WebSocket frames (RFC 6455 §5.2): always masked, as a client
- * must send them [RFC 6455 §5.3], each with its own random mask key.
+ * The WebSocket wire pieces the gateway, its load tool (bench/) and its
+ * tests share, so that each is written once: the opcodes [RFC 6455 §5.2],
+ * and client→server frames, always masked, as a client must send them
+ * [RFC 6455 §5.3], each with its own random mask key.
+ *
+ * The gateway reads client frames (src/ws/frame-reader.ts) and writes
+ * unmasked server frames (src/ws/frame-writer.ts); the masked writer here is
+ * for what plays the client: the load tool and the tests' raw client.
  */
 import { fillRandom } from './random-pool.js'
 
 export const Opcode = {
-  CONTINUATION: 0x0,
-  TEXT: 0x1,
-  BINARY: 0x2,
-  CLOSE: 0x8,
-  PING: 0x9,
-  PONG: 0xa
+  continuation: 0x0,
+  text: 0x1,
+  binary: 0x2,
+  close: 0x8,
+  ping: 0x9,
+  pong: 0xa
 } as const
 
 /** Bytes of a masked frame header for a payload of `length` bytes. */
@@ -21,11 +27,12 @@ export function maskedHeaderSize (length: number): number {
 }
 
 /**
- * Writes a final masked frame header with a fresh key; returns the offset of
- * the payload, whose key is the 4 bytes just before it.
+ * Writes a masked frame header with a fresh key, final unless `fin` is
+ * false; returns the offset of the payload, whose key is the 4 bytes just
+ * before it.
  */
-export function writeMaskedHeader (buf: Buffer, offset: number, opcode: number, length: number): number {
-  buf[offset] = 0x80 | opcode
+export function writeMaskedHeader (buf: Buffer, offset: number, opcode: number, length: number, fin = true): number {
+  buf[offset] = (fin ? 0x80 : 0) | opcode
   if (length < 126) {
     buf[offset + 1] = 0x80 | length
     offset += 2
@@ -72,9 +79,9 @@ export function applyMask (buf: Buffer, start: number, end: number, keyOffset: n
 }
 
 /** One masked frame around `payload` (the payload is copied, not changed). */
-export function encodeMaskedFrame (payload: Buffer, opcode: number = Opcode.BINARY): Buffer {
+export function encodeMaskedFrame (payload: Buffer, opcode: number = Opcode.binary, fin = true): Buffer {
   const out = Buffer.allocUnsafe(maskedHeaderSize(payload.length) + payload.length)
-  const start = writeMaskedHeader(out, 0, opcode, payload.length)
+  const start = writeMaskedHeader(out, 0, opcode, payload.length, fin)
   payload.copy(out, start)
   applyMask(out, start, out.length, start - 4)
   return out
@@ -87,7 +94,7 @@ export function encodeFramesEach (packets: readonly Buffer[]): Buffer {
   const out = Buffer.allocUnsafe(size)
   let offset = 0
   for (const p of packets) {
-    const start = writeMaskedHeader(out, offset, Opcode.BINARY, p.length)
+    const start = writeMaskedHeader(out, offset, Opcode.binary, p.length)
     p.copy(out, start)
     applyMask(out, start, start + p.length, start - 4)
     offset = start + p.length

@@ -7,6 +7,8 @@
  * its first `keep` bytes: the bench reads the topic, packet id and the payload
  * header near the start, so a 64 KiB PUBLISH costs a small copy, not a big one.
  */
+import { VARINT_MALFORMED, decodeVarint } from '../../src/wire/index.js'
+import type { Varint } from '../../src/wire/index.js'
 
 /**
  * Receives one packet. `body` holds the packet's body from `start`; `available`
@@ -19,19 +21,15 @@ export class MalformedPacketError extends Error {
   readonly code = 'BENCH_MALFORMED_PACKET'
 }
 
-/** Result of reading a fixed header: body length and header size, or undefined when incomplete. */
-function readFixedHeader (buf: Buffer, start: number, end: number): { length: number, size: number } | undefined {
-  let length = 0
-  let multiplier = 1
-  for (let i = start + 1; i < end; i++) {
-    const byte = buf[i]!
-    length += (byte & 0x7f) * multiplier
-    if ((byte & 0x80) === 0) return { length, size: i - start + 1 }
-    // [MQTT-1.5.5] the remaining length takes at most 4 bytes.
-    if (i - start === 4) throw new MalformedPacketError('remaining length longer than 4 bytes')
-    multiplier *= 128
-  }
-  return undefined
+/**
+ * Reads the fixed header at `start`: returns its size (the body's length in
+ * `out.value`), or a negative number when it is not complete yet.
+ */
+function readFixedHeader (buf: Buffer, start: number, end: number, out: Varint): number {
+  const used = decodeVarint(buf, start + 1, end, out)
+  // [MQTT-1.5.5] the remaining length takes at most 4 bytes.
+  if (used === VARINT_MALFORMED) throw new MalformedPacketError('remaining length longer than 4 bytes')
+  return used < 0 ? used : 1 + used
 }
 
 export class PacketSplitter {
@@ -46,6 +44,8 @@ export class PacketSplitter {
   private firstByte = 0
   private bodyLength = -1
   private bodySeen = 0
+  /** The remaining length of the header just read. */
+  private readonly header: Varint = { value: 0 }
 
   constructor (onPacket: PacketHandler, keep = 4096) {
     this.onPacket = onPacket
@@ -57,18 +57,19 @@ export class PacketSplitter {
     if (this.bodyLength >= 0) pos = this.continueBody(chunk, 0)
     else if (this.headerFill > 0) pos = this.continueHeader(chunk)
     while (pos < chunk.length) {
-      const header = readFixedHeader(chunk, pos, chunk.length)
-      if (header === undefined) {
+      const headerSize = readFixedHeader(chunk, pos, chunk.length, this.header)
+      if (headerSize < 0) {
         this.saveHeader(chunk, pos)
         return
       }
-      const bodyStart = pos + header.size
-      if (bodyStart + header.length <= chunk.length) {
+      const length = this.header.value
+      const bodyStart = pos + headerSize
+      if (bodyStart + length <= chunk.length) {
         // The common case: the whole packet is in this chunk.
-        this.onPacket(chunk[pos]!, chunk, bodyStart, header.length, header.length)
-        pos = bodyStart + header.length
+        this.onPacket(chunk[pos]!, chunk, bodyStart, length, length)
+        pos = bodyStart + length
       } else {
-        this.openBody(chunk[pos]!, header.length)
+        this.openBody(chunk[pos]!, length)
         pos = this.continueBody(chunk, bodyStart)
       }
     }
@@ -84,14 +85,14 @@ export class PacketSplitter {
     const taken = Math.min(chunk.length, 5 - this.headerFill)
     chunk.copy(this.headerBuf, this.headerFill, 0, taken)
     const filled = this.headerFill + taken
-    const header = readFixedHeader(this.headerBuf, 0, filled)
-    if (header === undefined) {
+    const headerSize = readFixedHeader(this.headerBuf, 0, filled, this.header)
+    if (headerSize < 0) {
       this.headerFill = filled
       return chunk.length
     }
-    const usedFromChunk = header.size - this.headerFill
+    const usedFromChunk = headerSize - this.headerFill
     this.headerFill = 0
-    this.openBody(this.headerBuf[0]!, header.length)
+    this.openBody(this.headerBuf[0]!, this.header.value)
     return this.continueBody(chunk, usedFromChunk)
   }
 

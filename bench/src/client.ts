@@ -5,7 +5,8 @@
  * publisher-side acks go to a `ClientRole`. Acks the client owes are queued
  * during one socket read and written together after it.
  */
-import { AckByte, DISCONNECT, PINGREQ, PacketType, encodeAck, encodeConnect, encodeSubscribe } from './mqtt-encode.js'
+import { PacketType } from '../../src/wire/index.js'
+import { AckByte, DISCONNECT, PINGREQ, encodeAck, encodeConnect, encodeSubscribe } from './mqtt-encode.js'
 import type { ProtocolVersion, Subscription } from './mqtt-encode.js'
 import { readAck, readConnack, readPublishStart, readSuback } from './mqtt-read.js'
 import type { Connack, PublishStart } from './mqtt-read.js'

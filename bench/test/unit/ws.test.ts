@@ -1,18 +1,19 @@
 /**
- * The load tool's WebSocket framing: masked client frames decode to what was
- * framed, the frame reader takes server frames apart however they are
- * chunked, and pre-encoded PUBLISH batches decode to the right packets.
+ * The load tool's WebSocket framing: the frame reader takes server frames
+ * apart however they are chunked, and pre-encoded PUBLISH batches decode to
+ * the right packets. (The masked client frames it writes come from the
+ * gateway's src/wire/, tested in test/unit/wire.test.ts.)
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { parser } from 'mqtt-packet'
 import type { IPublishPacket, Packet } from 'mqtt-packet'
-import type { ProtocolVersion, QoS } from '../../src/bench/mqtt-encode.js'
-import { PUBLISHER_AT, SENT_AT, SEQ_AT } from '../../src/bench/payload.js'
-import { PublishBatch } from '../../src/bench/publish-batch.js'
-import type { Framing } from '../../src/bench/wire.js'
-import { Opcode, applyMask, encodeFramesEach, encodeMaskedFrame } from '../../src/bench/ws-frame.js'
-import { FrameReader, WsProtocolError } from '../../src/bench/ws-reader.js'
+import { Opcode } from '../../../src/wire/index.js'
+import type { ProtocolVersion, QoS } from '../../src/mqtt-encode.js'
+import { PUBLISHER_AT, SENT_AT, SEQ_AT } from '../../src/payload.js'
+import { PublishBatch } from '../../src/publish-batch.js'
+import type { Framing } from '../../src/wire.js'
+import { FrameReader, WsProtocolError } from '../../src/ws-reader.js'
 
 interface ClientFrame {
   fin: boolean
@@ -78,43 +79,16 @@ function read (bytes: Buffer, size: number): { data: Buffer, control: [number, B
   return { data: Buffer.concat(data), control }
 }
 
-describe('masked client frames', () => {
-  for (const size of [0, 1, 125, 126, 65_535, 65_536, 100_000]) {
-    test(`a ${size} B payload decodes back`, () => {
-      const payload = pattern(size, size)
-      const [frame, ...rest] = decodeClientFrames(encodeMaskedFrame(payload))
-      assert.equal(rest.length, 0)
-      assert.deepEqual(frame, { fin: true, opcode: Opcode.BINARY, payload })
-    })
-  }
-
-  test('several packets, one frame each, in one buffer', () => {
-    const packets = [pattern(3, 1), pattern(300, 2), pattern(70_000, 3)]
-    const frames = decodeClientFrames(encodeFramesEach(packets))
-    assert.deepEqual(frames.map(f => f.payload), packets)
-  })
-
-  test('masking in pieces with the right phase equals masking at once', () => {
-    const key = Buffer.from([0x12, 0x34, 0x56, 0x78])
-    const data = pattern(103, 9)
-    const whole = Buffer.concat([key, data])
-    applyMask(whole, 4, whole.length, 0)
-    const pieces = Buffer.concat([key, data])
-    for (const [start, end] of [[4, 9], [9, 10], [10, 50], [50, 107]] as const) applyMask(pieces, start, end, 0, start - 4)
-    assert.deepEqual(pieces, whole)
-  })
-})
-
 describe('frame reader', () => {
   const message = pattern(70_000, 5)
   const stream = Buffer.concat([
-    serverFrame(Opcode.BINARY, pattern(10, 1)),
-    serverFrame(Opcode.BINARY, Buffer.alloc(0)),
-    serverFrame(Opcode.BINARY, message.subarray(0, 30_000), false),
-    serverFrame(Opcode.PING, Buffer.from('hi')),
-    serverFrame(Opcode.CONTINUATION, message.subarray(30_000), true),
-    serverFrame(Opcode.BINARY, pattern(126, 2)),
-    serverFrame(Opcode.CLOSE, Buffer.from([0x03, 0xe8]))
+    serverFrame(Opcode.binary, pattern(10, 1)),
+    serverFrame(Opcode.binary, Buffer.alloc(0)),
+    serverFrame(Opcode.binary, message.subarray(0, 30_000), false),
+    serverFrame(Opcode.ping, Buffer.from('hi')),
+    serverFrame(Opcode.continuation, message.subarray(30_000), true),
+    serverFrame(Opcode.binary, pattern(126, 2)),
+    serverFrame(Opcode.close, Buffer.from([0x03, 0xe8]))
   ])
   const expected = Buffer.concat([pattern(10, 1), message, pattern(126, 2)])
 
@@ -122,16 +96,16 @@ describe('frame reader', () => {
     test(`data and control frames, read ${size} B at a time`, () => {
       const { data, control } = read(stream, size)
       assert.deepEqual(data, expected)
-      assert.deepEqual(control, [[Opcode.PING, Buffer.from('hi')], [Opcode.CLOSE, Buffer.from([0x03, 0xe8])]])
+      assert.deepEqual(control, [[Opcode.ping, Buffer.from('hi')], [Opcode.close, Buffer.from([0x03, 0xe8])]])
     })
   }
 
   const bad: [string, Buffer][] = [
     ['a masked frame', Buffer.from([0x82, 0x81, 1, 2, 3, 4, 5])],
-    ['a text frame', serverFrame(Opcode.TEXT, Buffer.from('x'))],
+    ['a text frame', serverFrame(Opcode.text, Buffer.from('x'))],
     ['RSV bits without an extension', Buffer.from([0xc2, 0x00])],
-    ['a fragmented ping', serverFrame(Opcode.PING, Buffer.alloc(0), false)],
-    ['a 126-byte control frame', serverFrame(Opcode.PING, Buffer.alloc(126))],
+    ['a fragmented ping', serverFrame(Opcode.ping, Buffer.alloc(0), false)],
+    ['a 126-byte control frame', serverFrame(Opcode.ping, Buffer.alloc(126))],
     ['an unknown opcode', serverFrame(0x3, Buffer.alloc(0))]
   ]
   for (const [name, bytes] of bad) {
