@@ -20,6 +20,7 @@ import { spawnGateway } from './support/gateway-process.js'
 import type { GatewayProcess } from './support/gateway-process.js'
 import { connectPacket, encode, parseAll, subscribePacket } from './support/mqtt-bytes.js'
 import { floodPings } from './support/ping-flooder.js'
+import type { FloodOptions } from './support/ping-flooder.js'
 import { connectRaw, maskedFrame } from './support/raw-client.js'
 import type { RawClient } from './support/raw-client.js'
 
@@ -73,7 +74,7 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
 
   it('ping flood before CONNECT from a client that never reads: bounded memory, dropped at a deadline', { skip }, async (t) => {
     // No CONNECT: this costs an attacker no credentials.
-    const growthMb = await pingFlood(t, Buffer.alloc(0), 512)
+    const growthMb = await pingFlood(t, Buffer.alloc(0), { pingsPerSend: 512, gapMicros: 0 })
     assert.ok(growthMb < MAX_RSS_GROWTH_MB, `ping flood grew the gateway by ${growthMb.toFixed(1)} MB`)
     const closed = await waitForClose(gw, (l) => l.clientId === null && l.mqtt === null && l.bytesIn === 0)
     assert.ok(closed.reason === 'connect_timeout' || closed.reason === 'client_drain_timeout', `closed for ${String(closed.reason)}`)
@@ -81,8 +82,9 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
   })
 
   it('ping flood after CONNECT from a client that never reads: bounded memory, closed after the drain timeout', { skip }, async (t) => {
-    // One ping per send: the gateway reads (and answers) nearly each one.
-    const growthMb = await pingFlood(t, connectPacket('ping-flooder'), 1)
+    // One ping every 100 µs: the gateway reads (and answers) each one, and its
+    // pongs (1.3 MB/s) fill the flooder's path within a second or two.
+    const growthMb = await pingFlood(t, connectPacket('ping-flooder'), { pingsPerSend: 1, gapMicros: 100 })
     assert.ok(growthMb < MAX_RSS_GROWTH_MB, `ping flood grew the gateway by ${growthMb.toFixed(1)} MB`)
     const closed = await waitForClose(gw, (l) => l.clientId === 'ping-flooder')
     assert.equal(closed.reason, 'client_drain_timeout')
@@ -91,10 +93,10 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
   })
 
   /** Floods pings until the gateway drops the flooder (or a deadline); returns the gateway's peak RSS growth in MB. */
-  async function pingFlood (t: { diagnostic: (msg: string) => void }, first: Buffer, pingsPerSend: number): Promise<number> {
+  async function pingFlood (t: { diagnostic: (msg: string) => void }, first: Buffer, pace: Pick<FloodOptions, 'pingsPerSend' | 'gapMicros'>): Promise<number> {
     let peakKb = gw.rssKb()
     const ms = FIRST_PACKET_TIMEOUT_MS + DRAIN_TIMEOUT_MS + 4000
-    const flood = await floodPings(gw.url, { ms, first, pingsPerSend }, () => { peakKb = Math.max(peakKb, gw.rssKb()) })
+    const flood = await floodPings(gw.url, { ms, first, ...pace }, () => { peakKb = Math.max(peakKb, gw.rssKb()) })
     const growthMb = (peakKb - baselineKb) / 1024
     t.diagnostic(`${flood.pingsSent} pings offered; ${flood.outcome} after ${flood.elapsedMs} ms; gateway RSS peak +${growthMb.toFixed(1)} MB`)
     assert.equal(flood.outcome, 'dropped', 'the gateway never dropped the flooding client')

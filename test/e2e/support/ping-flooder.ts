@@ -10,7 +10,7 @@ import { programs } from '../../helpers/programs.js'
 
 const SCRIPT = String.raw`
 import os, socket, sys, time
-host, port, path, ms, first, per_send = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), bytes.fromhex(sys.argv[5]), int(sys.argv[6])
+host, port, path, ms, first, per_send, gap = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), bytes.fromhex(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]) / 1e6
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect((host, port))
@@ -30,6 +30,10 @@ burst = (b"\x89\xfd" + mask + payload) * per_send
 s.settimeout(0.2)
 start = time.monotonic(); sent = 0; outcome = "deadline"
 while (time.monotonic() - start) * 1000 < ms:
+    if gap > 0:
+        until = time.perf_counter() + gap
+        while time.perf_counter() < until:
+            pass
     try:
         sent += s.send(burst)
     except socket.timeout:
@@ -53,15 +57,18 @@ export interface FloodOptions {
   first: Buffer
   /**
    * Pings per send() call: many make a CPU-bound flood the gateway reads in
-   * large chunks; one at a time makes it read (and answer) nearly each ping.
+   * large chunks; one at a time, `gapMicros` apart, makes it read (and
+   * answer) each ping on its own.
    */
   pingsPerSend: number
+  /** Pause between sends, busy-waited (sleep is too coarse), in microseconds. */
+  gapMicros: number
 }
 
 /** Floods `url` with pings; `onTick` runs every 50 ms meanwhile (to sample memory). */
 export async function floodPings (url: string, options: FloodOptions, onTick: () => void): Promise<FloodResult> {
   const target = new URL(url)
-  const args = ['-c', SCRIPT, target.hostname, target.port, target.pathname, String(options.ms), options.first.toString('hex'), String(options.pingsPerSend)]
+  const args = ['-c', SCRIPT, target.hostname, target.port, target.pathname, String(options.ms), options.first.toString('hex'), String(options.pingsPerSend), String(options.gapMicros)]
   const child = spawn(programs.python, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const timer = setInterval(onTick, 50)
   let out = ''
