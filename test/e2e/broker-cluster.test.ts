@@ -19,6 +19,7 @@ import { connectMqttjs } from '../helpers/mqttjs.js'
 import type { TestClient } from '../helpers/client.js'
 import { clientId, uid } from '../helpers/payload.js'
 import { skipUnlessRabbitmq, startRabbitCluster } from '../helpers/rabbitmq.js'
+import { withTimeout } from '../helpers/wait.js'
 import type { RabbitCluster, RabbitNode, RabbitPolicy } from '../helpers/rabbitmq.js'
 
 const skip = skipUnlessRabbitmq('broker cluster upstream (RabbitMQ)')
@@ -33,6 +34,8 @@ const MIRRORED_MQTT_SESSIONS: RabbitPolicy = {
 /** Messages queued in each phase: while node A still runs, and after it stopped. */
 const QUEUED = 25
 const DELIVERY_TIMEOUT = 15_000
+/** A broker that cannot take a QoS 1 message may never PUBACK it (quorum queues without a majority). */
+const PUBACK_TIMEOUT = 5000
 
 /** The node names in an Erlang pid list as rabbitmqctl prints it: `<mwg-a@localhost.1796.908.0>`. */
 function pidNodes (text: string): string[] {
@@ -50,7 +53,7 @@ async function sessionQueue (cluster: RabbitCluster, on: RabbitNode, id: string)
 async function publishAll (url: string, topics: string[]): Promise<void> {
   const publisher = await connectMqttjs({ url, clientId: clientId('pub'), version: 4 })
   try {
-    for (const topic of topics) await publisher.publish(topic, Buffer.from(topic), 1)
+    for (const topic of topics) await withTimeout(publisher.publish(topic, Buffer.from(topic), 1), PUBACK_TIMEOUT, `PUBACK for ${topic}`)
     await publisher.disconnect()
   } finally {
     await publisher.close()

@@ -6,7 +6,8 @@
  * unique), and each node its own name, ports, config, data and logs there.
  * Nodes run as child processes in their own process group: stop() is
  * SIGTERM to the start script's PID (RabbitMQ's graceful shutdown), kill()
- * is SIGKILL to the group (a crash), and a process exit kills what is left.
+ * is SIGKILL to the group (a crash). What is left when the test process
+ * exits, or is ended by a signal (the test runner's timeout), is killed.
  *
  * The cluster forms the way an operator configures it: peer discovery
  * (`classic_config`) naming the first node, which starts alone. The others
@@ -100,13 +101,30 @@ export function skipUnlessRabbitmq (suite: string): string | false {
   return reason
 }
 
-// Process groups still running, killed if the test process exits without closing them.
+// Process groups still running, killed if the test process ends without closing them.
 const live = new Set<ChildProcess>()
 const dirs = new Set<string>()
-process.once('exit', () => {
+
+function killLeftovers (): void {
   for (const child of live) signalGroup(child, 'SIGKILL')
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
-})
+}
+
+let hooked = false
+
+/** Once, on the first start: test files that never start RabbitMQ keep Node's own signal handling. */
+function killLeftoversAtTheEnd (): void {
+  if (hooked) return
+  hooked = true
+  process.once('exit', killLeftovers)
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killLeftovers()
+      // The handler is gone now: the signal's default action ends the process as it would have.
+      process.kill(process.pid, signal)
+    })
+  }
+}
 
 function signalGroup (child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return
@@ -247,7 +265,7 @@ async function startNode (spec: NodeSpec, env: NodeJS.ProcessEnv): Promise<Rabbi
 
 async function startEpmd (port: number): Promise<ChildProcess> {
   const logs = tail()
-  const epmd = spawn(rabbitPrograms.epmd, ['-port', String(port), '-address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const epmd = spawn(rabbitPrograms.epmd, ['-port', String(port), '-address', '127.0.0.1'], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   live.add(epmd)
   epmd.once('exit', () => live.delete(epmd))
   epmd.stdout.on('data', logs.push)
@@ -303,6 +321,7 @@ export async function startRabbitCluster (options: RabbitOptions = {}): Promise<
   for (const path of Object.values(rabbitPrograms)) {
     if (!isExecutable(path)) throw new Error(`${path} not found (apt-get install rabbitmq-server)`)
   }
+  killLeftoversAtTheEnd()
   const startedAt = performance.now()
   const base = await mkdtemp(join(tmpdir(), 'mwg-rabbitmq-'))
   dirs.add(base)
