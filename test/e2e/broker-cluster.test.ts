@@ -19,7 +19,7 @@ import { connectMqttjs } from '../helpers/mqttjs.js'
 import type { TestClient } from '../helpers/client.js'
 import { clientId, uid } from '../helpers/payload.js'
 import { skipUnlessRabbitmq, startRabbitCluster } from '../helpers/rabbitmq.js'
-import { withTimeout } from '../helpers/wait.js'
+import { waitUntil, withTimeout } from '../helpers/wait.js'
 import type { RabbitCluster, RabbitNode, RabbitPolicy } from '../helpers/rabbitmq.js'
 
 const skip = skipUnlessRabbitmq('broker cluster upstream (RabbitMQ)')
@@ -36,6 +36,8 @@ const QUEUED = 25
 const DELIVERY_TIMEOUT = 15_000
 /** A broker that cannot take a QoS 1 message may never PUBACK it (quorum queues without a majority). */
 const PUBACK_TIMEOUT = 5000
+/** The fleet's promise: a client id that connects elsewhere closes its old connection this soon. */
+const TAKEOVER_DEADLINE = 1000
 
 /** The node names in an Erlang pid list as rabbitmqctl prints it: `<mwg-a@localhost.1796.908.0>`. */
 function pidNodes (text: string): string[] {
@@ -89,11 +91,34 @@ describe('broker cluster upstream: RabbitMQ 3.10, 2 nodes, MQTT 3.1.1', { skip }
     await cluster?.close()
   })
 
-  it('a persistent session made through node A is found through node B after A stops, with what was queued meanwhile', async (t) => {
+  it('the same client id through a gateway to node A, then one to node B: the first connection is closed', async (t) => {
     assert.ok(cluster !== undefined && gateway !== undefined)
     const [a, b] = cluster.nodes
     assert.ok(a !== undefined && b !== undefined)
     t.diagnostic(`cluster up in ${cluster.startMs} ms: ${a.name} alone ${a.startMs} ms, then ${b.name} joined in ${b.startMs} ms`)
+    const toB = await startGateway({ upstream: `${b.url},${a.url}` })
+    t.after(toB.close)
+    const id = clientId('twice')
+    const first = await connectMqttjs({ url: gateway.url, clientId: id, version: 4 })
+    t.after(first.close)
+    const connecting = performance.now()
+    const second = await connectMqttjs({ url: toB.url, clientId: id, version: 4 })
+    t.after(second.close)
+    // RabbitMQ's client id tracker (a Raft cluster over the nodes) tells node A's connection to go.
+    await waitUntil(() => first.connectionLosses === 1, TAKEOVER_DEADLINE, 'the first connection closed')
+    t.diagnostic(`node A's connection closed ${Math.round(performance.now() - connecting)} ms after the second CONNECT`)
+    const topic = `fleet/${uid()}/twice`
+    assert.deepEqual(await second.subscribe(topic, 1), [1])
+    await second.publish(topic, Buffer.from('still here'), 1)
+    assert.equal((await second.take(1))[0]?.payload.toString(), 'still here')
+    assert.equal(second.connectionLosses, 0)
+    await second.disconnect()
+  })
+
+  it('a persistent session made through node A is found through node B after A stops, with what was queued meanwhile', async (t) => {
+    assert.ok(cluster !== undefined && gateway !== undefined)
+    const [a, b] = cluster.nodes
+    assert.ok(a !== undefined && b !== undefined)
     const id = clientId('fleet')
     const base = `fleet/${uid()}`
 
