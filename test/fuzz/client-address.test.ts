@@ -131,7 +131,7 @@ describe('ClientAddressResolver fuzz', () => {
       assert.equal(typeof result, 'string')
       // Generous for a loaded CI machine: what it catches is quadratic time (seconds on 100 kB).
       assert.ok(process.hrtime.bigint() - started < 1_000_000_000n, 'under 1 s')
-    }), 500))
+    }), 300))
 
   // A client that connects directly chooses nothing: its headers are
   // ignored, or anyone could dodge --max-connections-per-ip and appear in
@@ -150,7 +150,7 @@ describe('ClientAddressResolver fuzz', () => {
       if (result === unmapped(peer)) return
       assert.ok(isIPv4(result) || isIPv6(result), `${result} is not an IP address`)
       assert.ok(headerText(h).includes(result), `${result} appears in no header`)
-    }), 500))
+    }), 300))
 
   // Chains of trusted proxies: the first untrusted hop from the right is
   // the client. Reading from the left, or past an untrusted hop, lets the

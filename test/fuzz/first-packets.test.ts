@@ -188,14 +188,14 @@ describe('parseConnect fuzz', () => {
   // username what it is logged as: a CONNECT read wrongly hands one client
   // another's identity.
   test('valid CONNECTs (3.1, 3.1.1, 5, will, credentials, properties) parse to what was sent', () => fuzz(
-    fc.property(connect, (c) => assertParsedAs(parseConnect(mqttPacket.generate(c)), c)), 300))
+    fc.property(connect, (c) => assertParsedAs(parseConnect(mqttPacket.generate(c)), c)), 200))
 
   // parseConnect runs on the first packet of every connection before any
   // authentication: any other exception escapes the gateway's handling of
   // a malformed CONNECT (close with a reason, count it) and may take the
   // connection, or the process, down with it.
   test('random bytes and mutated CONNECTs throw MalformedPacketError only', () => fuzz(
-    fc.property(hostile, (packet) => { parseOrMalformed(packet) }), 1000))
+    fc.property(hostile, (packet) => { parseOrMalformed(packet) }), 600))
 
   // The module keeps one mqtt-packet parser for the whole process: if a
   // hostile packet left state behind in it, the next client's valid
@@ -206,7 +206,7 @@ describe('parseConnect fuzz', () => {
         for (const packet of bad) parseOrMalformed(packet)
         assertParsedAs(parseConnect(mqttPacket.generate(good)), good)
       }
-    }), 200))
+    }), 100))
 })
 
 // ---------------------------------------------------------------- CONNACK
@@ -241,12 +241,12 @@ describe('connackCode fuzz', () => {
   // wrong one hides an attack on credentials; a throw on the broker's
   // first bytes breaks the upstream's data path.
   test('valid CONNACKs (3.1.1 and 5) give their code', () => fuzz(
-    fc.property(connack, ({ packet, code }) => assert.equal(connackCode(packet), code)), 1000))
+    fc.property(connack, ({ packet, code }) => assert.equal(connackCode(packet), code)), 500))
 
   test('never throws on random bytes; undefined unless it starts as a CONNACK', () => fuzz(
     fc.property(fc.oneof(randomPacket, connack.map((c) => c.packet).chain((p) => fc.nat().map((n) => p.subarray(0, n % (p.length + 1))))), (packet) => {
       const code = connackCode(packet)
       if (packet[0] !== 0x20) assert.equal(code, undefined)
       assert.ok(code === undefined || (Number.isInteger(code) && code >= 0 && code <= 255), `code ${code}`)
-    }), 1000))
+    }), 600))
 })

@@ -300,7 +300,7 @@ describe('FrameReader fuzz', () => {
       const split = feed(bytes, how, 1 << 20)
       assert.deepEqual(split.breaches, [])
       assert.deepEqual(flatten(split.events), flatten(whole.events))
-    }), 150))
+    }), 100))
 
   // --max-message-size bounds what one client makes the gateway buffer and
   // forward: no byte of a frame that takes a message past the limit may be
@@ -319,7 +319,7 @@ describe('FrameReader fuzz', () => {
         assert.ok(Math.min(delivered, size) <= max, `${Math.min(delivered, size)} bytes of one message delivered under a ${max}-byte limit`)
         delivered = Math.max(0, delivered - size)
       }
-    }), 400))
+    }), 300))
 
   // A throw out of feed() is an exception on the socket's data path: at
   // best one connection dies without a close code, at worst the process.
@@ -327,7 +327,7 @@ describe('FrameReader fuzz', () => {
     fc.property(fc.uint8Array({ maxLength: 300 }), splits, maxMessageSize, (bytes, how, max) => {
       const sink = feed(bytes, how, max)
       assert.deepEqual(sink.breaches, [])
-    }), 3000))
+    }), 2000))
 
   // Frames with lying lengths, reserved bits, unknown opcodes, unmasked
   // data, fragmented control frames, interleaved messages: the reader must
@@ -353,5 +353,5 @@ describe('FrameReader fuzz', () => {
           assert.equal(b.data[i], a.data[i], `data segment ${i}`)
         }
       }
-    }), 1500))
+    }), 800))
 })

@@ -145,7 +145,7 @@ describe('PacketScanner fuzz', () => {
       const split = scanAndCheck(buf, how, views).scanner
       assert.equal(split.packets, whole.packets)
       assert.equal(split.inPacket, false)
-    }), 200))
+    }), 120))
 
   // MQTT caps Remaining Length at 4 bytes (268,435,455): a fifth byte is a
   // protocol violation, and a scanner that went on would read a length of
@@ -155,7 +155,7 @@ describe('PacketScanner fuzz', () => {
       const buf = Buffer.concat([...list, bad])
       assert.equal(scanAndCheck(buf, how, views).malformed, true)
       assert.equal(firstPacketSize(bad), MALFORMED_LENGTH)
-    }), 200))
+    }), 120))
 
   // Hostile bytes on the data path: a throw here is an exception in a
   // socket's 'data' handler; a wrong count makes the gateway wait forever
@@ -186,5 +186,5 @@ describe('PacketScanner fuzz', () => {
         assert.equal(scanner.scan(buf, 0, buf.length), -1)
         assert.equal(scanner.pendingPacketSize, size, 'the header is known: the whole packet size')
       }
-    }), 500))
+    }), 300))
 })
