@@ -26,15 +26,28 @@ import { fuzz } from './support/fuzz.js'
  */
 const TRUSTED = ['10.0.0.0/24', 'fd00::/120', '127.0.0.1', '::1']
 
+/**
+ * The IPv4 address `address` denotes, if any: dotted, or IPv4-mapped IPv6
+ * in any text (::ffff:10.0.0.1, ::FFFF:a00:1, 0:0:0:0:0:ffff:a00:1), which
+ * a BlockList matches against IPv4 rules.
+ */
+function ipv4Of (address: string): string | undefined {
+  if (isIPv4(address)) return address
+  if (!isIPv6(address)) return undefined
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(new URL(`http://[${address}]/`).hostname.slice(1, -1))
+  if (m === null) return undefined
+  const [high, low] = [parseInt(m[1] as string, 16), parseInt(m[2] as string, 16)]
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.')
+}
+
 function isTrusted (address: string): boolean {
-  const v4 = /^10\.0\.0\.(\d+)$/.exec(address)
-  if (v4 !== null) return Number(v4[1]) <= 255
-  if (address === '127.0.0.1' || address === '::1') return true
+  const v4 = ipv4Of(address)
+  if (v4 !== undefined) return v4 === '127.0.0.1' || v4.startsWith('10.0.0.')
   if (!isIPv6(address)) return false
-  // fd00::/120: the first 120 bits are fd00:0000:...:00, i.e. the text
+  // ::1, and fd00::/120: the first 120 bits are fd00:0:...:0, i.e. the text
   // canonicalises to fd00::xx with xx < 0x100.
   const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1)
-  return /^fd00::([0-9a-f]{1,2})?$/.test(canonical)
+  return canonical === '::1' || /^fd00::([0-9a-f]{1,2})?$/.test(canonical)
 }
 
 function unmapped (address: string): string {
@@ -64,22 +77,23 @@ function model (peer: string, chain: readonly string[]): string {
 const trustedAddress = fc.oneof(
   fc.integer({ min: 0, max: 255 }).map((n) => `10.0.0.${n}`),
   fc.integer({ min: 0, max: 255 }).map((n) => `fd00::${n.toString(16)}`),
-  fc.constantFrom('127.0.0.1', '::1', '::ffff:10.0.0.7', '::ffff:127.0.0.1')
+  // The same trusted addresses in other texts: IPv4-mapped (a BlockList matches them against IPv4 rules), zeros, case.
+  fc.constantFrom('127.0.0.1', '::1', '0::01', '::ffff:10.0.0.7', '::ffff:127.0.0.1', '::ffff:a00:9', '0:0:0:0:0:FFFF:7F00:1', 'FD00::FF')
 )
 
 const untrustedAddress = fc.oneof(
   fc.ipV4(),
   fc.ipV6(),
-  fc.constantFrom('10.0.1.1', '127.0.0.2', 'fd00::100', '::2', '::ffff:192.0.2.1')
+  fc.constantFrom('10.0.1.1', '127.0.0.2', 'fd00::100', '::2', '::ffff:192.0.2.1', '::ffff:a00:100', '::7f00:1')
 ).filter((a) => !isTrusted(unmapped(a)))
 
 const address = fc.oneof(trustedAddress, untrustedAddress)
 
-/** What is not an address: names, ports, brackets, obfuscation, empty. */
+/** One element that is not an address: names, ports, brackets, obfuscation (a comma would make it two). */
 const notAnAddress = fc.oneof(
   fc.constantFrom('unknown', '_hidden', 'localhost', '1.2.3.4:80', '[::1]', '01.2.3.4', '0x7f.1', '1.2.3', 'fe80::1%'),
   fc.string({ maxLength: 12 })
-).filter((s) => !isIPv4(unmapped(s)) && !isIPv6(unmapped(s)))
+).filter((s) => !s.includes(',') && s.trim() !== '' && !isIPv4(unmapped(s)) && !isIPv6(unmapped(s)))
 
 /** One X-Forwarded-For element, with the whitespace proxies and clients put around it. */
 const xffHop = fc.tuple(fc.oneof({ weight: 6, arbitrary: address }, { weight: 1, arbitrary: notAnAddress }), fc.constantFrom('', ' ', '  ', '\t'))
