@@ -219,7 +219,7 @@ describe('parseConnect fuzz', () => {
   // The same with bytes past the packet's end. The bridge never passes
   // them today, but nothing in parseConnect refuses them: a caller that
   // did would let one client's extra bytes break the next client's CONNECT.
-  test('bytes after the packet never spoil the next client\'s CONNECT', { todo: 'a CONNECT followed by the first byte of another packet parses, leaves the shared parser inside that packet\'s header (mqtt-packet consumed the byte, so parse() returns 0 and the parser is kept): the next valid CONNECT is refused ("Not supported", "Cannot parse topic")' }, () => fuzz(
+  test('bytes after the packet never spoil the next client\'s CONNECT', () => fuzz(
     fc.property(connect, fc.uint8Array({ minLength: 1, maxLength: 4 }), connect, (first, extra, next) => {
       parseOrMalformed(Buffer.concat([mqttPacket.generate(first), extra]))
       assertParsedAs(parseConnect(mqttPacket.generate(next)), next)
