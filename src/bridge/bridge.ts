@@ -28,6 +28,8 @@ import { FrameReader } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
+import { Deadline, Deadlines } from './deadlines.js'
+import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
 import { IdlePinger } from './idle-ping.js'
 import { Lifecycle } from './lifecycle.js'
 import type { IdlePingHost } from './idle-ping.js'
@@ -63,10 +65,8 @@ type Tagged = Duplex & { [kBridge]?: Bridge }
 /** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
 const CONNACK_HEADER_BYTE = 0x20
 const NOTHING_HELD: readonly Buffer[] = []
-// setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1
 
-export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlushable {
+export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverTarget, TurnFlushable {
   readonly connectionId: number
   readonly remoteAddress: string
   private readonly ctx: BridgeContext
@@ -85,9 +85,9 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private readonly auth: TokenGrant | undefined
 
   private readonly life = new Lifecycle()
-  /** Shutdown: the code of our close frame, and the timer that waits for the client's answer. */
+  /** Shutdown: the code of our close frame. */
   private shutdownCode: number = CloseCode.goingAway
-  private shutdownTimer: NodeJS.Timeout | undefined
+  private readonly deadlines = new Deadlines(this)
   private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
@@ -119,11 +119,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private clientSlow = false
   /** The latest ping's payload, answered once at the end of the turn [RFC 6455 §5.5.3]. */
   private pongDue: Buffer | undefined
-  private drainTimer: NodeJS.Timeout | undefined
-  /** The deadline of a connection not yet up: its CONNECT, then the broker's CONNACK. */
-  private deadline: NodeJS.Timeout | undefined
-  private closeTimer: NodeJS.Timeout | undefined
-  private expiryTimer: NodeJS.Timeout | undefined
+  /** Why the drain deadline ends the connection, when it does. */
+  private drainReason: 'client_drain_timeout' | 'broker_drain_timeout' = 'client_drain_timeout'
 
   // Counters for the close log line.
   lastInbound = performance.now()
@@ -168,9 +165,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     client.on('close', Bridge.clientClose)
     if (upstream !== undefined) this.listenToUpstream(upstream)
     // Until CONNACK a deadline watches the connection (the CONNECT's, then
-    // the broker's answer); the idle pinger takes over after it, so one
-    // timer per connection lives at a time.
-    this.deadline = setTimeout(Bridge.firstPacketTimeout, this.ctx.options.firstPacketTimeout, this).unref()
+    // the broker's answer); the idle pinger takes over after it.
+    this.deadlines.set(Deadline.connect, this.ctx.options.firstPacketTimeout)
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
     if (head.length > 0) this.onClientData(head)
   }
@@ -197,10 +193,6 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
   private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
   private static upstreamDrain (this: Tagged): void { this[kBridge]?.onBrokerDrained() }
-  private static firstPacketTimeout (bridge: Bridge): void { bridge.onFirstPacketTimeout() }
-  private static connackTimeout (bridge: Bridge): void { bridge.onConnackTimeout() }
-  private static tokenExpiry (bridge: Bridge): void { bridge.onTokenExpiry() }
-  private static closeTimeout (bridge: Bridge): void { bridge.onCloseTimeout() }
 
   // ── client → broker ────────────────────────────────────────────────────
 
@@ -289,8 +281,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     }
     this.connectBytes = undefined
     this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
-    clearTimeout(this.deadline)
-    this.deadline = setTimeout(Bridge.connackTimeout, this.ctx.options.connackTimeout, this).unref()
+    this.deadlines.clear(Deadline.connect)
+    this.deadlines.set(Deadline.connack, this.ctx.options.connackTimeout)
     this.clientId = connect.clientId
     this.protocolVersion = connect.protocolVersion
     publish('connect', {
@@ -453,8 +445,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.connackSeen = true
     this.life.on('connack')
     // The connection is up: the idle pinger now watches it.
-    clearTimeout(this.deadline)
-    this.deadline = undefined
+    this.deadlines.clear(Deadline.connack)
     this.pinger?.start()
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
@@ -558,17 +549,14 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private startDrainTimer (reason: 'client_drain_timeout' | 'broker_drain_timeout'): void {
-    if (this.drainTimer !== undefined) return
-    this.drainTimer = setTimeout(() => {
-      this.drainTimer = undefined
-      this.fail(reason, `no drain within ${this.ctx.options.drainTimeout} ms`)
-    }, this.ctx.options.drainTimeout).unref()
+    if (this.deadlines.isSet(Deadline.drain)) return
+    this.drainReason = reason
+    this.deadlines.set(Deadline.drain, this.ctx.options.drainTimeout)
   }
 
   private stopDrainTimer (): void {
     if (this.brokerSlow || this.clientSlow) return
-    clearTimeout(this.drainTimer)
-    this.drainTimer = undefined
+    this.deadlines.clear(Deadline.drain)
   }
 
   // ── control frames and liveness ────────────────────────────────────────
@@ -610,15 +598,28 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.refuseAsUnavailable('connack_timeout', `no CONNACK from ${this.broker ?? 'the broker'} within ${this.ctx.options.connackTimeout} ms`)
   }
 
-  /** Arms (or re-arms) the one timer that ends the connection when its token expires. */
+  /** Sets the deadline that ends the connection when its token expires (re-set after a wall-clock jump). */
   private onTokenExpiry (): void {
     const left = (this.auth?.expiresAt ?? 0) - Date.now()
-    if (left > 0) {
-      this.expiryTimer = setTimeout(Bridge.tokenExpiry, Math.min(left, MAX_TIMER_MS), this).unref()
-      return
+    if (left > 0) this.deadlines.set(Deadline.token, left)
+    else this.fail('token_expired', 'token expired')
+  }
+
+  /** DeadlineOwner: one of the connection's deadlines has come. */
+  onDeadline (kind: DeadlineKind): void {
+    switch (kind) {
+      case Deadline.connect: return this.onFirstPacketTimeout()
+      case Deadline.connack: return this.onConnackTimeout()
+      case Deadline.drain: return this.fail(this.drainReason, `no drain within ${this.ctx.options.drainTimeout} ms`)
+      case Deadline.close: return this.life.phase === 'draining' ? this.onShutdownUnanswered() : this.onCloseTimeout()
+      case Deadline.token: return this.onTokenExpiry()
+      case Deadline.idle: return this.pinger?.check()
     }
-    this.expiryTimer = undefined
-    this.fail('token_expired', 'token expired')
+  }
+
+  /** IdlePingHost */
+  scheduleIdleCheck (ms: number): void {
+    this.deadlines.set(Deadline.idle, ms)
   }
 
   // ── teardown ───────────────────────────────────────────────────────────
@@ -732,13 +733,16 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   shutdown (code: number = CloseCode.goingAway): void {
     if (!this.life.on('shutdown')) return
     this.shutdownCode = code
-    this.pinger?.stop()
+    this.deadlines.clear(Deadline.idle)
     this.closeClientAfterFrame(code, 'gateway shutting down')
-    this.shutdownTimer = setTimeout(() => {
-      this.beginClose('shutdown', 'client did not answer the close', code)
-      this.endUpstreamAfterFlush()
-      this.client.destroy()
-    }, this.ctx.options.closeTimeout).unref()
+    this.deadlines.set(Deadline.close, this.ctx.options.closeTimeout)
+  }
+
+  /** The client did not answer our shutdown close: what it sent is still delivered. */
+  private onShutdownUnanswered (): void {
+    this.beginClose('shutdown', 'client did not answer the close', this.shutdownCode)
+    this.endUpstreamAfterFlush()
+    this.client.destroy()
   }
 
   /** Writes our close frame, once: a second one would break the handshake. */
@@ -775,18 +779,18 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   /** Records who closed first and why; starts the close timer. Once only. */
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
     if (!this.life.on('close')) return
-    clearTimeout(this.shutdownTimer)
     this.closeReason = reason
     this.closeInitiator = closeReasons[reason].initiator
     this.closeDetail = detail
     this.closeCode = code
     // The reader goes on: data is dropped (state is no longer open), but the
     // client's answering close frame must still end the TCP connection.
-    this.pinger?.stop()
-    clearTimeout(this.deadline)
-    clearTimeout(this.expiryTimer)
+    this.deadlines.clear(Deadline.idle)
+    this.deadlines.clear(Deadline.connect)
+    this.deadlines.clear(Deadline.connack)
+    this.deadlines.clear(Deadline.token)
     if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
-    this.closeTimer = setTimeout(Bridge.closeTimeout, this.ctx.options.closeTimeout, this).unref()
+    this.deadlines.set(Deadline.close, this.ctx.options.closeTimeout)
   }
 
   private onCloseTimeout (): void {
@@ -798,9 +802,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   private finishIfDone (): void {
     if (!this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
     if (!this.life.on('sockets_closed')) return
-    clearTimeout(this.closeTimer)
-    clearTimeout(this.drainTimer)
-    this.pinger?.stop()
+    this.deadlines.stop()
     publish('close', {
       gateway: this.ctx.gateway,
       connectionId: this.connectionId,
