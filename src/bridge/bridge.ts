@@ -29,6 +29,8 @@ import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { Deadline, Deadlines } from './deadlines.js'
+import { Direction } from './direction.js'
+import type { DirectionHost } from './direction.js'
 import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
 import { IdlePinger } from './idle-ping.js'
 import { Lifecycle } from './lifecycle.js'
@@ -66,7 +68,7 @@ type Tagged = Duplex & { [kBridge]?: Bridge }
 const CONNACK_HEADER_BYTE = 0x20
 const NOTHING_HELD: readonly Buffer[] = []
 
-export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverTarget, TurnFlushable {
+export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, DirectionHost, TakeoverTarget, TurnFlushable {
   readonly connectionId: number
   readonly remoteAddress: string
   private readonly ctx: BridgeContext
@@ -110,13 +112,12 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
   /** Client bytes of a fixed header whose length is not complete yet (see onPayload). */
   private headerCarry: Buffer | undefined
 
-  // Turn batching and backpressure.
-  private clientCorked = false
-  private upstreamCorked = false
-  /** The broker's write buffer is over the high-water mark: the client is not read. */
-  private brokerSlow = false
-  /** The client's write buffer is over the mark: neither side is read. */
-  private clientSlow = false
+  // Turn batching and backpressure, each way (up: to the broker; down: to
+  // the client). The broker's write buffer over the high-water mark stops
+  // reading the client; the client's stops reading both.
+  private readonly up: Direction
+  private readonly down: Direction
+  private flushScheduled = false
   /** The latest ping's payload, answered once at the end of the turn [RFC 6455 §5.5.3]. */
   private pongDue: Buffer | undefined
   /** Why the drain deadline ends the connection, when it does. */
@@ -151,6 +152,8 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
     this.toClient.maxPacketSize = ctx.options.maxMessageSize
     const pingMs = ctx.options.wsPingIdle * 1000
     this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
+    this.down = new Direction('client', this, ctx.options.highWaterMark)
+    this.up = new Direction('broker', this, ctx.options.highWaterMark)
   }
 
   /** Wires the sockets; `head` holds client bytes that arrived with the upgrade request. */
@@ -158,6 +161,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
     const { client, upstream } = this
     client.setNoDelay(true)
     client.setTimeout(0)
+    this.down.attach(client)
     ;(client as Tagged)[kBridge] = this
     client.on('data', Bridge.clientData)
     client.on('end', Bridge.clientEnd)
@@ -175,6 +179,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
     // Once the sink is known: the client's reads go into reused memory
     // when both sides are plain sockets (see read-ring.ts).
     adoptReads(this.client, upstream)
+    this.up.attach(upstream)
     ;(upstream as Tagged)[kBridge] = this
     upstream.on('data', Bridge.upstreamData)
     upstream.on('end', Bridge.upstreamEnd)
@@ -187,12 +192,10 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
   private static clientEnd (this: Tagged): void { this[kBridge]?.onClientEnd() }
   private static clientError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onClientError(err) }
   private static clientClose (this: Tagged): void { this[kBridge]?.onClientClose() }
-  private static clientDrain (this: Tagged): void { this[kBridge]?.onClientDrained() }
   private static upstreamData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onUpstreamData(chunk) }
   private static upstreamEnd (this: Tagged): void { this[kBridge]?.onUpstreamEnd() }
   private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
   private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
-  private static upstreamDrain (this: Tagged): void { this[kBridge]?.onBrokerDrained() }
 
   // ── client → broker ────────────────────────────────────────────────────
 
@@ -247,13 +250,9 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
       this.holdUntilUpstreamOpen(bytes)
       return
     }
-    if (!this.upstreamCorked) {
-      this.upstreamCorked = true
-      upstream.cork()
-      flushAtEndOfTurn(this)
-    }
+    this.up.cork()
     upstream.write(bytes)
-    if (upstream.writableLength > this.ctx.options.highWaterMark && !this.brokerSlow) this.onBrokerSlow()
+    this.up.checkBuffer()
   }
 
   /** Holds the client's bytes until its first packet (CONNECT) is complete. */
@@ -456,40 +455,34 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
   private sendToClient (parts: Buffer[], size: number): void {
     const client = this.client
-    this.corkClient()
+    this.down.cork()
     client.write(frameHeader(Opcode.binary, size))
     for (let i = 0; i < parts.length; i++) client.write(parts[i] as Buffer)
     this.bytesToClient += size
     this.lastOutbound = performance.now()
-    this.checkClientBuffer()
+    this.down.checkBuffer()
   }
 
-  /** The first write to the client in a turn corks it; flushTurn uncorks. */
-  private corkClient (): void {
-    if (this.clientCorked) return
-    this.clientCorked = true
-    this.client.cork()
+  /** DirectionHost */
+  scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
     flushAtEndOfTurn(this)
   }
 
   /** TurnFlushable: the end of the event-loop turn; send what was batched. */
   flushTurn (): void {
+    this.flushScheduled = false
     if (this.pongDue !== undefined) {
       const payload = this.pongDue
       this.pongDue = undefined
       if (!this.closeFrameSent && this.client.writable) {
         this.client.write(controlFrame(Opcode.pong, payload))
-        this.checkClientBuffer()
+        this.down.checkBuffer()
       }
     }
-    if (this.clientCorked) {
-      this.clientCorked = false
-      this.client.uncork()
-    }
-    if (this.upstreamCorked) {
-      this.upstreamCorked = false
-      this.upstream?.uncork()
-    }
+    this.down.flush()
+    this.up.flush()
     // What went out may now be read over (see read-ring.ts). The frame
     // reader keeps no view of the client's chunks.
     settleReads(this.upstream, this.client, this.held)
@@ -505,45 +498,26 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
   // disconnected. So one socket's buffer never holds much more than the
   // mark plus one read and one packet, whatever its peer does.
 
-  private checkClientBuffer (): void {
-    if (!this.clientSlow && this.client.writableLength > this.ctx.options.highWaterMark) this.onClientSlow()
-  }
-
-  private onClientSlow (): void {
-    this.clientSlow = true
-    this.upstream?.pause()
+  /** DirectionHost: a side stopped reading what we write to it. */
+  onSlow (direction: Direction): void {
+    // The client's bytes may need an answer (a ping does): not read either way.
     this.client.pause()
-    this.client.once('drain', Bridge.clientDrain)
-    this.startDrainTimer('client_drain_timeout')
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
+    if (direction === this.down) this.upstream?.pause()
+    this.startDrainTimer(direction === this.down ? 'client_drain_timeout' : 'broker_drain_timeout')
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: direction.towards, paused: true })
   }
 
-  private onClientDrained (): void {
-    this.clientSlow = false
+  /** DirectionHost */
+  onDrained (direction: Direction): void {
     this.stopDrainTimer()
-    if (this.life.live) this.upstream?.resume()
+    if (direction === this.down && this.life.live) this.upstream?.resume()
     this.readClientIfAllowed()
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
-  }
-
-  private onBrokerSlow (): void {
-    this.brokerSlow = true
-    this.client.pause()
-    this.upstream?.once('drain', Bridge.upstreamDrain)
-    this.startDrainTimer('broker_drain_timeout')
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
-  }
-
-  private onBrokerDrained (): void {
-    this.brokerSlow = false
-    this.stopDrainTimer()
-    this.readClientIfAllowed()
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: false })
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: direction.towards, paused: false })
   }
 
   /** Reads the client again unless something still holds it back. */
   private readClientIfAllowed (): void {
-    if (!this.life.live || this.brokerSlow || this.clientSlow) return
+    if (!this.life.live || this.up.slow || this.down.slow) return
     if (this.upstreamOpening !== undefined && this.upstreamOpening.pendingBytes > this.ctx.options.highWaterMark) return
     this.client.resume()
   }
@@ -555,7 +529,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
   }
 
   private stopDrainTimer (): void {
-    if (this.brokerSlow || this.clientSlow) return
+    if (this.up.slow || this.down.slow) return
     this.deadlines.clear(Deadline.drain)
   }
 
@@ -566,7 +540,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
     // Pings in one turn get one pong, for the latest [RFC 6455 §5.5.3]: a
     // ping flood cannot make the gateway write more than it reads.
     this.pongDue = payload
-    this.corkClient()
+    this.down.cork()
   }
 
   onPong (): void {
@@ -585,9 +559,9 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, TakeoverT
 
   private writeControl (frame: Buffer): void {
     if (!this.client.writable) return
-    this.corkClient()
+    this.down.cork()
     this.client.write(frame)
-    this.checkClientBuffer()
+    this.down.checkBuffer()
   }
 
   private onFirstPacketTimeout (): void {
