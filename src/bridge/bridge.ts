@@ -16,9 +16,8 @@ import { closeReasons, CloseCode } from '../errors.js'
 import type { CloseInitiator, CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
-import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
-import type { ConnectInfo } from '../mqtt/first-packets.js'
-import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
+import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
+import { MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
@@ -28,6 +27,7 @@ import { FrameReader } from '../ws/frame-reader.js'
 import type { FrameSink } from '../ws/frame-reader.js'
 import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
+import { ConnectGate } from './connect-gate.js'
 import { Deadline, Deadlines } from './deadlines.js'
 import { Direction } from './direction.js'
 import type { DirectionHost } from './direction.js'
@@ -99,8 +99,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private closeDetail: string | undefined
 
   // First packets.
-  private connectBytes: Buffer[] | undefined = []
-  private connectBytesLength = 0
+  private readonly gate: ConnectGate
   private clientId: string | undefined
   private protocolVersion: number | undefined
   private connack: number | undefined
@@ -144,6 +143,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
       this.broker = endpoints.upstream.broker
     }
     this.auth = endpoints.auth
+    this.gate = new ConnectGate(Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize), ctx.options, endpoints.auth)
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
@@ -240,7 +240,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   /** Client bytes whose packets are within the limit: to the CONNECT gate, then upstream. */
   private forward (bytes: Buffer): void {
     this.bytesFromClient += bytes.length
-    if (this.connectBytes !== undefined) this.gatherConnect(bytes)
+    if (!this.gate.passed) this.gatherConnect(bytes)
     else this.writeUpstream(bytes)
   }
 
@@ -255,35 +255,19 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.up.checkBuffer()
   }
 
-  /** Holds the client's bytes until its first packet (CONNECT) is complete. */
+  /** Offers the client's bytes to the CONNECT gate until it opens. */
   private gatherConnect (bytes: Buffer): void {
-    const parts = this.connectBytes as Buffer[]
-    parts.push(Buffer.from(bytes)) // a copy: the reader reuses its chunk
-    this.connectBytesLength += bytes.length
-    const all = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, this.connectBytesLength)
-    const size = firstPacketSize(all)
-    if (size === MALFORMED_LENGTH) return this.fail('malformed_packet', 'first packet has a malformed length')
-    if (size > this.reader.maxMessageSize) return this.fail('message_too_big', `CONNECT of ${size} bytes`)
-    if (size < 0 || all.length < size) return
-    let connect
-    try {
-      connect = parseConnect(all.subarray(0, size))
-    } catch (err) {
-      return this.fail('malformed_packet', err instanceof MalformedPacketError ? err.message : String(err))
+    const verdict = this.gate.offer(bytes)
+    if (verdict.kind === 'wait') return
+    if (verdict.connect !== undefined) {
+      this.clientId = verdict.connect.clientId
+      this.protocolVersion = verdict.connect.protocolVersion
     }
-    const mismatch = this.claimMismatch(connect)
-    if (mismatch !== undefined) {
-      // The token names the client: a CONNECT under another name never reaches the broker.
-      this.clientId = connect.clientId
-      this.protocolVersion = connect.protocolVersion
-      return this.fail(mismatch.reason, mismatch.detail)
-    }
-    this.connectBytes = undefined
+    if (verdict.kind === 'refuse') return this.fail(verdict.reason, verdict.detail)
+    const connect = verdict.connect
     this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
     this.deadlines.clear(Deadline.connect)
     this.deadlines.set(Deadline.connack, this.ctx.options.connackTimeout)
-    this.clientId = connect.clientId
-    this.protocolVersion = connect.protocolVersion
     publish('connect', {
       gateway: this.ctx.gateway,
       connectionId: this.connectionId,
@@ -293,8 +277,8 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     })
     // An empty client id asks the broker to assign one: nothing to take over.
     if (connect.clientId !== '') this.takeOverPrevious(connect.clientId)
-    if (this.upstream === undefined) this.connectUpstream(connect.clientId, all)
-    else this.writeUpstream(all)
+    if (this.upstream === undefined) this.connectUpstream(connect.clientId, verdict.bytes)
+    else this.writeUpstream(verdict.bytes)
   }
 
   /** The broker depends on the client id: connect now that the CONNECT named it. */
@@ -360,20 +344,6 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.upstream?.destroy()
     // The connect rejects, and onUpstreamUnavailable finishes the teardown.
     this.upstreamOpening?.abort.abort()
-  }
-
-  /** With a claim check: whether the CONNECT claims another client id or username than the token. */
-  private claimMismatch (connect: ConnectInfo): { reason: 'client_id_mismatch' | 'username_mismatch', detail: string } | undefined {
-    const { jwtClientIdClaim, jwtUsernameClaim } = this.ctx.options
-    if (jwtClientIdClaim !== undefined && this.auth?.clientId !== connect.clientId) {
-      return { reason: 'client_id_mismatch', detail: `client id does not match the token's ${jwtClientIdClaim} claim` }
-    }
-    // A token without the claim matches no CONNECT, not even one without a username.
-    const username = this.auth?.username
-    if (jwtUsernameClaim !== undefined && (username === undefined || username !== connect.username)) {
-      return { reason: 'username_mismatch', detail: `username does not match the token's ${jwtUsernameClaim} claim` }
-    }
-    return undefined
   }
 
   private takeOverPrevious (clientId: string): void {
@@ -734,7 +704,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   }
 
   private endUpstreamAfterFlush (): void {
-    if (this.connectBytes !== undefined) {
+    if (!this.gate.passed) {
       // No complete CONNECT yet: nothing worth delivering.
       this.destroyUpstream()
       return
