@@ -29,6 +29,7 @@ import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { ConnectGate } from './connect-gate.js'
 import { Deadline, Deadlines } from './deadlines.js'
+import { DeferredUpstream } from './deferred-upstream.js'
 import { Direction } from './direction.js'
 import type { DirectionHost } from './direction.js'
 import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
@@ -77,7 +78,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private upstream: Duplex | undefined
   private readonly openUpstream: OpenUpstream | undefined
   /** The connect after CONNECT in flight: client bytes wait in `pending`. */
-  private upstreamOpening: { abort: AbortController, pending: Buffer[], pendingBytes: number, endWhenOpen: boolean } | undefined
+  private upstreamOpening: DeferredUpstream | undefined
   private broker: string | undefined
   private readonly reader: FrameReader
   private readonly fromClient = new PacketScanner()
@@ -283,20 +284,14 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
 
   /** The broker depends on the client id: connect now that the CONNECT named it. */
   private connectUpstream (clientId: string, connectPacket: Buffer): void {
-    const abort = new AbortController()
-    this.upstreamOpening = { abort, pending: [connectPacket], pendingBytes: connectPacket.length, endWhenOpen: false }
-    ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(link => this.onUpstreamOpened(link), (err: unknown) => this.onUpstreamUnavailable(err))
+    const opening = new DeferredUpstream(connectPacket)
+    this.upstreamOpening = opening
+    opening.open(this.openUpstream as OpenUpstream, clientId).then(link => this.onUpstreamOpened(link), (err: unknown) => this.onUpstreamUnavailable(err))
   }
 
-  /** The broker is being connected: hold the client's bytes (a copy: the reader reuses its chunk). */
+  /** The broker is being connected: hold the client's bytes; past the high-water mark the rest waits in its socket. */
   private holdUntilUpstreamOpen (bytes: Buffer): void {
-    const opening = this.upstreamOpening
-    if (opening === undefined) return
-    opening.pending.push(Buffer.from(bytes))
-    opening.pendingBytes += bytes.length
-    // The client is still read, so a client that vanishes is seen at once;
-    // past the high-water mark the rest waits in its socket.
-    if (opening.pendingBytes > this.ctx.options.highWaterMark) this.client.pause()
+    if (this.upstreamOpening?.hold(bytes, this.ctx.options.highWaterMark) === true) this.client.pause()
   }
 
   private onUpstreamOpened (link: UpstreamLink): void {
@@ -314,7 +309,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.life.on('broker_connected')
     publish('upstream', { gateway: this.ctx.gateway, connectionId: this.connectionId, broker: link.broker, connectMs: link.connectMs })
     this.listenToUpstream(link.stream)
-    for (const bytes of opening.pending) this.writeUpstream(bytes)
+    for (const bytes of opening.take()) this.writeUpstream(bytes)
     if (opening.endWhenOpen) this.endUpstreamAfterFlush()
     else this.readClientIfAllowed()
   }
@@ -343,7 +338,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private destroyUpstream (): void {
     this.upstream?.destroy()
     // The connect rejects, and onUpstreamUnavailable finishes the teardown.
-    this.upstreamOpening?.abort.abort()
+    this.upstreamOpening?.cancel()
   }
 
   private takeOverPrevious (clientId: string): void {
@@ -488,7 +483,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   /** Reads the client again unless something still holds it back. */
   private readClientIfAllowed (): void {
     if (!this.life.live || this.up.slow || this.down.slow) return
-    if (this.upstreamOpening !== undefined && this.upstreamOpening.pendingBytes > this.ctx.options.highWaterMark) return
+    if (this.upstreamOpening?.isFull(this.ctx.options.highWaterMark) === true) return
     this.client.resume()
   }
 
