@@ -22,10 +22,8 @@ import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
 import { PacketType } from '../wire/mqtt.js'
-import { Opcode } from '../wire/websocket.js'
-import { FrameReader } from '../ws/frame-reader.js'
-import type { FrameSink } from '../ws/frame-reader.js'
-import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
+import type { ChannelSink, ClientChannel } from '../ws/channel.js'
+import { endOnce, FrameChannel } from '../ws/frame-channel.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { ConnectGate } from './connect-gate.js'
 import { Deadline, Deadlines } from './deadlines.js'
@@ -69,18 +67,18 @@ type Tagged = Duplex & { [kBridge]?: Bridge }
 const CONNACK_HEADER_BYTE = 0x20
 const NOTHING_HELD: readonly Buffer[] = []
 
-export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, DirectionHost, TakeoverTarget, TurnFlushable {
+export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, DirectionHost, TakeoverTarget, TurnFlushable {
   readonly connectionId: number
   readonly remoteAddress: string
   private readonly ctx: BridgeContext
-  private readonly client: Socket
+  /** The client side, message by message (lean frames, or permessage-deflate through ws). */
+  private readonly channel: ClientChannel
   /** Undefined only while the broker is chosen by client id and not yet connected. */
   private upstream: Duplex | undefined
   private readonly openUpstream: OpenUpstream | undefined
   /** The connect after CONNECT in flight: client bytes wait in `pending`. */
   private upstreamOpening: DeferredUpstream | undefined
   private broker: string | undefined
-  private readonly reader: FrameReader
   private readonly fromClient = new PacketScanner()
   private readonly toClient = new PacketScanner()
   private readonly pinger: IdlePinger | undefined
@@ -124,7 +122,6 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private drainReason: 'client_drain_timeout' | 'broker_drain_timeout' = 'client_drain_timeout'
 
   // Counters for the close log line.
-  lastInbound = performance.now()
   lastOutbound = performance.now()
   bytesFromClient = 0
   bytesToClient = 0
@@ -134,7 +131,6 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.ctx = ctx
     this.connectionId = endpoints.connectionId
     this.remoteAddress = endpoints.remoteAddress
-    this.client = endpoints.client
     if (typeof endpoints.upstream === 'function') {
       this.openUpstream = endpoints.upstream
       // Nothing to close on that side until the connect after CONNECT.
@@ -148,7 +144,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
-    this.reader = new FrameReader(this, limitBeforeConnack)
+    this.channel = new FrameChannel(endpoints.client, limitBeforeConnack)
     this.fromClient.maxPacketSize = limitBeforeConnack
     this.toClient.maxPacketSize = ctx.options.maxMessageSize
     const pingMs = ctx.options.wsPingIdle * 1000
@@ -157,29 +153,21 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.up = new Direction('broker', this, ctx.options.highWaterMark)
   }
 
-  /** Wires the sockets; `head` holds client bytes that arrived with the upgrade request. */
+  /** Wires both sides; `head` holds client bytes that arrived with the upgrade request. */
   start (head: Buffer): void {
-    const { client, upstream } = this
-    client.setNoDelay(true)
-    client.setTimeout(0)
-    this.down.attach(client)
-    ;(client as Tagged)[kBridge] = this
-    client.on('data', Bridge.clientData)
-    client.on('end', Bridge.clientEnd)
-    client.on('error', Bridge.clientError)
-    client.on('close', Bridge.clientClose)
-    if (upstream !== undefined) this.listenToUpstream(upstream)
+    this.down.attach(this.channel.writeSide)
+    if (this.upstream !== undefined) this.listenToUpstream(this.upstream)
     // Until CONNACK a deadline watches the connection (the CONNECT's, then
     // the broker's answer); the idle pinger takes over after it.
     this.deadlines.set(Deadline.connect, this.ctx.options.firstPacketTimeout)
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
-    if (head.length > 0) this.onClientData(head)
+    this.channel.start(this, head)
   }
 
   private listenToUpstream (upstream: Duplex): void {
     // Once the sink is known: the client's reads go into reused memory
     // when both sides are plain sockets (see read-ring.ts).
-    adoptReads(this.client, upstream)
+    adoptReads(this.channel.rawSocket, upstream)
     this.up.attach(upstream)
     ;(upstream as Tagged)[kBridge] = this
     upstream.on('data', Bridge.upstreamData)
@@ -189,21 +177,12 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   }
 
   // One function per event for all bridges; `this` is the tagged socket.
-  private static clientData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onClientData(chunk) }
-  private static clientEnd (this: Tagged): void { this[kBridge]?.onClientEnd() }
-  private static clientError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onClientError(err) }
-  private static clientClose (this: Tagged): void { this[kBridge]?.onClientClose() }
   private static upstreamData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onUpstreamData(chunk) }
   private static upstreamEnd (this: Tagged): void { this[kBridge]?.onUpstreamEnd() }
   private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
   private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
 
   // ── client → broker ────────────────────────────────────────────────────
-
-  private onClientData (chunk: Buffer): void {
-    this.lastInbound = performance.now()
-    this.reader.feed(chunk)
-  }
 
   /**
    * FrameSink: unmasked MQTT bytes from the client, in order. The packet
@@ -291,7 +270,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
 
   /** The broker is being connected: hold the client's bytes; past the high-water mark the rest waits in its socket. */
   private holdUntilUpstreamOpen (bytes: Buffer): void {
-    if (this.upstreamOpening?.hold(bytes, this.ctx.options.highWaterMark) === true) this.client.pause()
+    if (this.upstreamOpening?.hold(bytes, this.ctx.options.highWaterMark) === true) this.channel.pause()
   }
 
   private onUpstreamOpened (link: UpstreamLink): void {
@@ -364,7 +343,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.destroyUpstream()
     this.sendCloseFrame(CloseCode.normal, 'session taken over')
     this.flushTurn()
-    endOnce(this.client)
+    this.channel.end()
   }
 
   // ── broker → client ────────────────────────────────────────────────────
@@ -414,15 +393,13 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
     // 0 = accepted, in MQTT 3.1.1 and 5 alike.
-    if (this.connack === 0) this.reader.maxMessageSize = this.fromClient.maxPacketSize = this.ctx.options.maxMessageSize
+    if (this.connack === 0) this.channel.maxMessageSize = this.fromClient.maxPacketSize = this.ctx.options.maxMessageSize
   }
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
   private sendToClient (parts: Buffer[], size: number): void {
-    const client = this.client
     this.down.cork()
-    client.write(frameHeader(Opcode.binary, size))
-    for (let i = 0; i < parts.length; i++) client.write(parts[i] as Buffer)
+    this.channel.sendMessage(parts, size)
     this.bytesToClient += size
     this.lastOutbound = performance.now()
     this.down.checkBuffer()
@@ -441,8 +418,8 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     if (this.pongDue !== undefined) {
       const payload = this.pongDue
       this.pongDue = undefined
-      if (!this.closeFrameSent && this.client.writable) {
-        this.client.write(controlFrame(Opcode.pong, payload))
+      if (!this.closeFrameSent && this.channel.writable) {
+        this.channel.sendPong(payload)
         this.down.checkBuffer()
       }
     }
@@ -450,8 +427,8 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.up.flush()
     // What went out may now be read over (see read-ring.ts). The frame
     // reader keeps no view of the client's chunks.
-    settleReads(this.upstream, this.client, this.held)
-    settleReads(this.client, this.upstream, NOTHING_HELD)
+    settleReads(this.upstream, this.channel.rawSocket, this.held)
+    settleReads(this.channel.rawSocket, this.upstream, NOTHING_HELD)
   }
 
   // ── backpressure ───────────────────────────────────────────────────────
@@ -466,7 +443,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   /** DirectionHost: a side stopped reading what we write to it. */
   onSlow (direction: Direction): void {
     // The client's bytes may need an answer (a ping does): not read either way.
-    this.client.pause()
+    this.channel.pause()
     if (direction === this.down) this.upstream?.pause()
     this.startDrainTimer(direction === this.down ? 'client_drain_timeout' : 'broker_drain_timeout')
     publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: direction.towards, paused: true })
@@ -484,7 +461,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private readClientIfAllowed (): void {
     if (!this.life.live || this.up.slow || this.down.slow) return
     if (this.upstreamOpening?.isFull(this.ctx.options.highWaterMark) === true) return
-    this.client.resume()
+    this.channel.resume()
   }
 
   private startDrainTimer (reason: 'client_drain_timeout' | 'broker_drain_timeout'): void {
@@ -509,24 +486,20 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   }
 
   onPong (): void {
-    // Any inbound frame is proof of life; onClientData already noted it.
+    // Any inbound frame is proof of life; the channel already noted it.
   }
 
   /** IdlePingHost */
   sendPing (): void {
-    if (this.life.sendsToClient) this.writeControl(controlFrame(Opcode.ping))
+    if (!this.life.sendsToClient || !this.channel.writable) return
+    this.down.cork()
+    this.channel.sendPing()
+    this.down.checkBuffer()
   }
 
   /** IdlePingHost */
   onIdleTimeout (): void {
     this.fail('idle_timeout', `no frame from the client for ${this.ctx.options.wsPingIdle} s after a ping`)
-  }
-
-  private writeControl (frame: Buffer): void {
-    if (!this.client.writable) return
-    this.down.cork()
-    this.client.write(frame)
-    this.down.checkBuffer()
   }
 
   private onFirstPacketTimeout (): void {
@@ -577,7 +550,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
       this.sendCloseFrame(code === 1005 ? CloseCode.normal : code, '')
     }
     // Our close frame (if we sent one first) is now answered: close TCP.
-    endOnce(this.client)
+    this.channel.end()
   }
 
   /** FrameSink: the client broke a framing rule. */
@@ -585,15 +558,15 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.fail(reason, detail)
   }
 
-  private onClientEnd (): void {
+  onClientEnd (): void {
     if (this.life.live) {
       this.beginClose('client_end', 'TCP FIN without a close frame', undefined)
       this.endUpstreamAfterFlush()
     }
-    endOnce(this.client)
+    this.channel.end()
   }
 
-  private onClientError (err: NodeJS.ErrnoException): void {
+  onClientError (err: NodeJS.ErrnoException): void {
     if (!this.life.live) return // e.g. EPIPE on our close frame: the upstream still flushes
     this.beginClose('client_error', err.code ?? err.message, undefined)
     // A client that vanished gets no more bytes upstream: drop the broker
@@ -601,7 +574,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.destroyUpstream()
   }
 
-  private onClientClose (): void {
+  onClientClose (): void {
     this.clientClosed = true
     if (this.life.live) {
       this.beginClose('client_error', 'connection lost', undefined)
@@ -649,14 +622,14 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
     this.destroyUpstream()
     if (reason === 'client_drain_timeout') {
       // Its buffer is full: not even a close frame would reach it.
-      this.client.destroy()
+      this.channel.destroy()
       return
     }
     if (reason === 'idle_timeout') {
       // The client is silent: a close handshake would only wait.
       this.sendCloseFrame(code, detail)
       this.flushTurn()
-      this.client.destroySoon()
+      this.channel.destroySoon()
       return
     }
     this.closeClientAfterFrame(code, detail)
@@ -681,21 +654,24 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   private onShutdownUnanswered (): void {
     this.beginClose('shutdown', 'client did not answer the close', this.shutdownCode)
     this.endUpstreamAfterFlush()
-    this.client.destroy()
+    this.channel.destroy()
   }
 
   /** Writes our close frame, once: a second one would break the handshake. */
   private sendCloseFrame (code: number, reason: string): void {
     if (this.closeFrameSent) return
     this.closeFrameSent = true
-    this.writeControl(closeFrame(code, reason))
+    if (!this.channel.writable) return
+    this.down.cork()
+    this.channel.sendClose(code, reason)
+    this.down.checkBuffer()
   }
 
   private closeClientAfterFrame (code: number, reason: string): void {
     this.sendCloseFrame(code, reason)
     // Read on so the client's answering close frame arrives; then
     // onCloseFrame ends the TCP connection (or the close timer does).
-    this.client.resume()
+    this.channel.resume()
   }
 
   private endUpstreamAfterFlush (): void {
@@ -733,7 +709,7 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   }
 
   private onCloseTimeout (): void {
-    this.client.destroy()
+    this.channel.destroy()
     if (this.upstreamOpening !== undefined) this.upstreamOpening.endWhenOpen = false
     this.destroyUpstream()
   }
@@ -768,21 +744,14 @@ export class Bridge implements FrameSink, IdlePingHost, DeadlineOwner, Direction
   get packetsFromClient (): number { return this.fromClient.packets }
   get packetsToClient (): number { return this.toClient.packets }
   /** Bytes waiting in the gateway for either side. */
-  get bufferedBytes (): number { return this.client.writableLength + (this.upstream?.writableLength ?? 0) + this.heldBytes }
+  get bufferedBytes (): number { return this.channel.writeSide.writableLength + (this.upstream?.writableLength ?? 0) + this.heldBytes }
+
+  /** IdlePingHost: performance.now() of the last bytes from the client. */
+  get lastInbound (): number { return this.channel.lastInbound }
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {
     if (this.life.phase === 'closed') callback()
     else this.closeWaiters.push(callback)
   }
-}
-
-/**
- * Ends our side once. Node builds an error object (stack trace included)
- * for end() on a stream already ended or destroyed, and teardown reaches
- * end() from both sockets' events: that was 1 % of the gateway's CPU per
- * connection under churn.
- */
-function endOnce (stream: Duplex | undefined): void {
-  if (stream !== undefined && !stream.writableEnded && !stream.destroyed) stream.end()
 }

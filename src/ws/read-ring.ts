@@ -267,8 +267,8 @@ export const canAdoptReads = readSymbols !== undefined
  * what it is given, and a small one would keep a whole slab alive. Cheap to
  * call for every chunk.
  */
-export function adoptReads (socket: Duplex, sink: Duplex | undefined): void {
-  if (readSymbols === undefined) return
+export function adoptReads (socket: Duplex | undefined, sink: Duplex | undefined): void {
+  if (readSymbols === undefined || socket === undefined) return
   const own = socket as unknown as Record<symbol, unknown>
   const current = own[readSymbols.buffer]
   if (current !== null && current !== undefined) return // done already (the common case: one load)
