@@ -120,6 +120,8 @@ export interface GatewayOptions {
   jwtUsernameClaim: string | undefined
   /** Token check: seconds of clock skew allowed on exp / nbf. */
   jwtClockTolerance: number
+  /** Token check: accept tokens without an exp claim (they never expire); refused (401) by default. */
+  jwtAllowNoExp: boolean
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -195,7 +197,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtClientIdClaim: undefined,
   jwtUsernameClaim: undefined,
   // Small: a connection is closed this long after its token's exp.
-  jwtClockTolerance: 5
+  jwtClockTolerance: 5,
+  // Off: a token without exp, once leaked, opens connections forever
+  // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
+  jwtAllowNoExp: false
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -366,7 +371,8 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   jwtCookie: cookieName,
   jwtClientIdClaim: optionalString,
   jwtUsernameClaim: optionalString,
-  jwtClockTolerance: integer(0, 300)
+  jwtClockTolerance: integer(0, 300),
+  jwtAllowNoExp: boolean
 }
 
 /** Checks between options, after each one has passed its own. */
@@ -407,6 +413,7 @@ function checkJwtCombinations (o: GatewayOptions): void {
   for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim', 'jwtUsernameClaim'] as const) {
     if (o[name] !== undefined) throw new InvalidOptionError(name, 'needs jwtSecret, jwtPublicKey or jwtJwks')
   }
+  if (o.jwtAllowNoExp) throw new InvalidOptionError('jwtAllowNoExp', 'needs jwtSecret, jwtPublicKey or jwtJwks')
 }
 
 /** Names of every option, for the CLI, env and config-file readers. */

@@ -59,7 +59,8 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   jwtCookie: 'with a JWT check: cookie that carries the token (after Authorization: Bearer and ?access_token=)',
   jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
   jwtUsernameClaim: 'with a JWT check: claim the MQTT username must equal (else close 1008)',
-  jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)'
+  jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)',
+  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)'
 }
 
 export function helpText (): string {

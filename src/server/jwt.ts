@@ -19,7 +19,7 @@ import type { ResolvedOptions } from '../options.js'
 
 /** What a verified token grants the connection it opened. */
 export interface TokenGrant {
-  /** Epoch ms at which the token stops being honoured (exp plus the clock tolerance); undefined without exp. */
+  /** Epoch ms at which the token stops being honoured (exp plus the clock tolerance); undefined without exp (jwtAllowNoExp). */
   expiresAt: number | undefined
   /** With jwtClientIdClaim: the claim's value (undefined when missing or not a string). */
   clientId: string | undefined
@@ -32,7 +32,7 @@ export type TokenVerdict =
   | { ok: false, reason: 'token_missing' | 'token_invalid', detail: string }
 
 type TokenOptions = Pick<ResolvedOptions, 'jwtSecret' | 'jwtPublicKey' | 'jwtJwks' | 'jwtAudience' | 'jwtIssuer' |
-  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance'>
+  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance' | 'jwtAllowNoExp'>
 
 type VerifyKey = Uint8Array | KeyObject | JWTVerifyGetKey
 
@@ -109,7 +109,9 @@ export class TokenVerifier {
         algorithms: this.algorithms,
         audience: o.jwtAudience,
         issuer: o.jwtIssuer,
-        clockTolerance: o.jwtClockTolerance
+        clockTolerance: o.jwtClockTolerance,
+        // A token without exp would open connections for ever (RFC 8725 §3.10).
+        requiredClaims: o.jwtAllowNoExp ? [] : ['exp']
       }))
     } catch (err) {
       return { ok: false, reason: 'token_invalid', detail: describe(err) }
@@ -126,6 +128,9 @@ export class TokenVerifier {
 }
 
 function describe (err: unknown): string {
+  if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'exp' && err.reason === 'missing') {
+    return `${err.code}: ${err.message} (exp): a token without exp never expires; --jwt-allow-no-exp accepts it`
+  }
   if (err instanceof errors.JWTClaimValidationFailed) return `${err.code}: ${err.message} (${err.claim})`
   if (err instanceof errors.JOSEError) return `${err.code}: ${err.message}`
   return String(err)
