@@ -6,7 +6,8 @@
  * the option. The rest of the code trusts the frozen result.
  */
 import { InvalidOptionError } from './errors.js'
-import { isCidr } from './server/client-address.js'
+import { CLIENT_ADDRESS_HEADERS, isCidr } from './server/client-address.js'
+import type { ClientAddressHeader } from './server/client-address.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -52,8 +53,10 @@ export interface GatewayOptions {
   allowedOrigins: string[]
   /** With allowedOrigins set: accept requests that carry no Origin header (devices, native apps). */
   allowMissingOrigin: boolean
-  /** Reverse proxies (CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
+  /** Reverse proxies (CIDRs) whose clientAddressHeader is believed. */
   trustedProxies: string[]
+  /** The one header the trusted proxies write the client's address into; every other is ignored. */
+  clientAddressHeader: ClientAddressHeader
   /** Most concurrent connections from one address (429 over it); 0 = no limit. */
   maxConnectionsPerIp: number
   /** Sustained connects per second from one address (429 over it); 0 = no limit. */
@@ -147,6 +150,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   allowedOrigins: Object.freeze([]) as unknown as string[],
   allowMissingOrigin: true,
   trustedProxies: Object.freeze([]) as unknown as string[],
+  // What nginx's $proxy_add_x_forwarded_for, HAProxy's `option forwardfor`
+  // and most cloud load balancers append.
+  clientAddressHeader: 'x-forwarded-for',
   // Off by default: whole fleets often share one NAT address.
   maxConnectionsPerIp: 0,
   connectRatePerIp: 0,
@@ -339,6 +345,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   allowedOrigins: originList,
   allowMissingOrigin: boolean,
   trustedProxies: cidrList,
+  clientAddressHeader: oneOf(CLIENT_ADDRESS_HEADERS),
   maxConnectionsPerIp: integer(0, 1_000_000),
   connectRatePerIp: integer(0, 1_000_000),
   connectBurstPerIp: integer(1, 1_000_000),

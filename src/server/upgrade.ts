@@ -20,6 +20,7 @@ import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.
 import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
 import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
+import type { ClientEndpointAddress } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
 import { DeflateClientSocket } from './deflate-socket.js'
@@ -50,7 +51,8 @@ export interface AcceptedUpgrade {
   /** The broker connection, or how to open it once the client id is known. */
   link: UpstreamLink | OpenUpstream
   remoteAddress: string
-  remotePort: number
+  /** The TCP peer's port; for an address from a proxy header, the header's port if it gave one. */
+  remotePort: number | undefined
   path: string
   subprotocol: string | undefined
   handshakeMs: number
@@ -74,7 +76,7 @@ export class UpgradeHandler {
     this.host = host
     this.paths = new Set(host.options.paths)
     this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
-    this.addresses = new ClientAddressResolver(host.options.trustedProxies)
+    this.addresses = new ClientAddressResolver(host.options.trustedProxies, host.options.clientAddressHeader)
     this.tokens = TokenVerifier.fromOptions(host.options)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
     this.wss = new WebSocketServer({
@@ -173,12 +175,13 @@ export class UpgradeHandler {
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
+    const from = this.clientEndpointAddress(req)
     this.host.accept({
       client,
       head: adopted.adoptedHead ?? Buffer.alloc(0),
       link,
-      remoteAddress: this.clientAddress(req),
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: from.address,
+      remotePort: from.port,
       path,
       subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
       handshakeMs: performance.now() - started,
@@ -251,9 +254,13 @@ export class UpgradeHandler {
 
   /** The client's address, through trusted proxies; resolved once per request. */
   private clientAddress (req: IncomingMessage): string {
+    return this.clientEndpointAddress(req).address
+  }
+
+  private clientEndpointAddress (req: IncomingMessage): ClientEndpointAddress {
     const chosen = req as ChosenRequest
-    chosen.clientAddress ??= this.addresses.resolve(req.socket.remoteAddress ?? '', req.headers)
-    return chosen.clientAddress
+    chosen.clientEndpoint ??= this.addresses.resolveEndpoint(req.socket.remoteAddress ?? '', req.socket.remotePort, req.headers)
+    return chosen.clientEndpoint
   }
 
   private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined, extraHeaders: Record<string, string> = {}): void {
@@ -276,7 +283,7 @@ export class UpgradeHandler {
 
 interface ChosenRequest extends IncomingMessage {
   chosenSubprotocol?: string | undefined
-  clientAddress?: string
+  clientEndpoint?: ClientEndpointAddress
 }
 
 function pathOf (url: string | undefined): string {

@@ -81,6 +81,21 @@ describe('handshake with the embedded broker', () => {
   })
 })
 
+describe('the open log line', () => {
+  it('names a direct peer as v4:port, and an IPv6 peer as [v6]:port', async (t) => {
+    for (const host of ['127.0.0.1', '::1']) {
+      const gw = await listening({ host })
+      t.after(() => gw.gateway.close())
+      const result = await upgrade(gw.url, { protocol: 'mqtt' })
+      assert.ok(result.ok)
+      const local = result.client.socket.localPort
+      result.client.destroy()
+      const remote = gw.logs.find({ event: 'open' })?.remote
+      assert.equal(remote, host.includes(':') ? `[${host}]:${local}` : `${host}:${local}`)
+    }
+  })
+})
+
 describe('handshake options', () => {
   it('refuses a client with no subprotocol when --require-subprotocol is set', async (t) => {
     const gw = await listening({ requireSubprotocol: true })
