@@ -45,7 +45,10 @@ export const upgradeRejections = {
   limit_handshakes: { status: 503, message: 'Too many connections being opened' },
   closing: { status: 503, message: 'Gateway is shutting down' },
   upstream_unreachable: { status: 502, message: 'MQTT broker unreachable' },
-  upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' }
+  upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' },
+  // Edge hardening (issue 11): a WebSocket opens with GET only (RFC 6455 §4.1);
+  // CONNECT (a forward-proxy request) is answered the same way, with Allow: GET.
+  method: { status: 405, message: 'A WebSocket upgrade uses GET' }
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type UpgradeRejection = keyof typeof upgradeRejections

@@ -110,6 +110,8 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   /** Traffic of connections already closed. */
   private readonly closedTotals = { bytesFromClients: 0, bytesToClients: 0, packetsFromClients: 0, packetsToClients: 0 }
   closing = false
+  /** Sockets already answered by onClientError. */
+  private readonly refusedSockets = new WeakSet<Duplex>()
 
   constructor (options: CreateGatewayOptions, internal: InternalOptions = {}) {
     const { logger, ...rest } = options
@@ -119,6 +121,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.upgrades = new UpgradeHandler(this)
     this.server = createListener(this.options, this.onRequest)
     this.server.on('upgrade', this.upgrades.handle)
+    this.server.on('connect', this.upgrades.refuseConnect)
     this.server.on('clientError', this.onClientError)
   }
 
@@ -275,8 +278,15 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.closedTotals.packetsToClients += bridge.packetsToClient
   }
 
-  /** A request the HTTP parser refused: too large, too slow, or not HTTP. */
+  /**
+   * A request the HTTP parser refused: too large, too slow, or not HTTP.
+   * Answered once per socket: after a 408 or 431 the parser can still fail
+   * on the bytes (or the FIN) that follow, and that is the same refusal: the
+   * answer is on its way and rejectUpgrade's timer destroys the socket.
+   */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    if (this.refusedSockets.has(socket)) return
+    this.refusedSockets.add(socket)
     const reason: UpgradeRejection = err.code === 'HPE_HEADER_OVERFLOW'
       ? 'header_too_large'
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'handshake_timeout' : 'bad_request'

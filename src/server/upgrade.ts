@@ -120,12 +120,21 @@ export class UpgradeHandler {
       .finally(() => this.host.upgradeEnded())
   }
 
+  /**
+   * An HTTP CONNECT (a forward-proxy request): Node closes such sockets
+   * silently unless someone listens; this gateway proxies nothing, and says so.
+   */
+  readonly refuseConnect = (req: IncomingMessage, socket: Duplex): void => {
+    this.reject(socket, req, '', 'method', `CONNECT ${req.url ?? ''}`)
+  }
+
   /** Cheap checks first: nothing here costs an upstream connection. */
   private check (req: IncomingMessage, path: string): { reason: UpgradeRejection, detail: string } | undefined {
     if (this.host.closing) return { reason: 'closing', detail: 'shutting down' }
     if (!this.paths.has(path)) return { reason: 'path', detail: path }
+    if (req.method !== 'GET') return { reason: 'method', detail: req.method ?? 'no method' }
     const key = req.headers['sec-websocket-key']
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket' ||
       key === undefined || !KEY_PATTERN.test(key.trim()) || req.headers['sec-websocket-version'] !== '13') {
       return { reason: 'bad_request', detail: 'missing or invalid WebSocket headers' }
     }
@@ -275,6 +284,8 @@ export class UpgradeHandler {
     })
     const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13', ...extraHeaders } : { ...extraHeaders }
     if (status === 503) headers['Retry-After'] = '5'
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+    if (status === 405) headers.Allow = 'GET'
     // RFC 6750 §3, without error details: those stay in the log.
     if (status === 401) headers['WWW-Authenticate'] = 'Bearer'
     rejectUpgrade(socket, status, message, headers)
