@@ -287,19 +287,23 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
     if (this.refusedSockets.has(socket)) return
     this.refusedSockets.add(socket)
-    const reason: UpgradeRejection = err.code === 'HPE_HEADER_OVERFLOW'
-      ? 'header_too_large'
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'handshake_timeout' : 'bad_request'
+    const reason = clientErrorReason(err)
     const { status, message } = upgradeRejections[reason]
+    // wss:// forwards TLS failures here too (https.Server): before the
+    // handshake there is no session to answer in, only a socket to close.
+    const tls = isTlsLayerError(err)
     publish('reject', {
       gateway: this,
       reason,
       status,
       remoteAddress: (socket as Socket).remoteAddress ?? '',
       path: '',
-      detail: err.code ?? err.message
+      detail: err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+        ? `${err.code}: no TLS handshake within ${this.options.handshakeTimeout} ms (closed without an answer)`
+        : err.code ?? err.message
     })
-    rejectUpgrade(socket, status, message)
+    if (tls) socket.destroy()
+    else rejectUpgrade(socket, status, message)
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -311,6 +315,21 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
 }
 
 const STAGGER_TICK_MS = 20
+
+/** The refusal a parser, timeout or TLS error stands for. */
+function clientErrorReason (err: NodeJS.ErrnoException): UpgradeRejection {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW': return 'header_too_large'
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT': return 'handshake_timeout'
+    default: return 'bad_request'
+  }
+}
+
+/** Errors of the TLS layer (Node's ERR_TLS_*, OpenSSL's ERR_SSL_*), not of HTTP. */
+function isTlsLayerError (err: NodeJS.ErrnoException): boolean {
+  return err.code?.startsWith('ERR_TLS_') === true || err.code?.startsWith('ERR_SSL_') === true
+}
 
 /** Shuts bridges down in even batches over `drainMs`, one timer for all. */
 function closeStaggered (bridges: Bridge[], drainMs: number, code: number): Promise<void> {

@@ -71,7 +71,7 @@ export interface GatewayOptions {
   maxConnections: number
   /** Most upgrades in progress at once (each waits on a broker connect); further ones get 503. */
   maxPendingUpgrades: number
-  /** Milliseconds a client has to send its whole upgrade request (slow-loris sockets are closed). */
+  /** Milliseconds a client has to finish the TLS handshake (wss://), then as many to send its whole upgrade request. */
   handshakeTimeout: number
   /** Largest upgrade request header block in bytes (431 over it). */
   maxHeaderSize: number

@@ -37,7 +37,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   maxMessageSizeBeforeConnack: 'largest message before the broker accepts the client (CONNACK); then --max-message-size',
   maxConnections: 'most concurrent connections (more: HTTP 503)',
   maxPendingUpgrades: 'most upgrades in progress at once, each waiting on a broker connect (more: HTTP 503)',
-  handshakeTimeout: 'ms a client has to send its whole upgrade request; slower sockets (slow-loris) are closed',
+  handshakeTimeout: 'ms a client has to send its whole upgrade request, and before that (wss://) to finish the TLS handshake; slower sockets (slow-loris) are closed',
   maxHeaderSize: 'largest upgrade request header block in bytes (larger: HTTP 431)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',

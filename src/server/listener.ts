@@ -45,6 +45,10 @@ export function createListener (options: ResolvedOptions, onRequest: RequestList
   return https.createServer({
     ...requestLimits(options),
     ...secureContextOptions(options),
+    // The TLS handshake gets the same bound as the request (Node's default
+    // is 120 s: slow-loris over TLS would hold sockets 12 times longer).
+    // The request timeouts above start once it is done.
+    handshakeTimeout: options.handshakeTimeout,
     // Client certificates: asked for when a CA is given, required on demand.
     requestCert: options.tlsCa !== undefined,
     rejectUnauthorized: options.tlsRequireClientCert
