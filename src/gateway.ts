@@ -5,11 +5,10 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { once } from 'node:events'
 import { Bridge } from './bridge/bridge.js'
 import type { BridgeContext } from './bridge/bridge.js'
 import { ClientRegistry } from './bridge/registry.js'
-import { CloseCode, upgradeRejections } from './errors.js'
+import { CloseCode, ListenError, upgradeRejections } from './errors.js'
 import type { UpgradeRejection } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
@@ -19,7 +18,7 @@ import { changedOptions, resolveOptions, upstreamList } from './options.js'
 import { AdminServer } from './server/admin.js'
 import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
-import { createListener, reloadCertificates } from './server/listener.js'
+import { createListener, hostPort, listenOn, reloadCertificates } from './server/listener.js'
 import { rejectUpgrade } from './server/reject.js'
 import { UpgradeHandler } from './server/upgrade.js'
 import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
@@ -138,8 +137,28 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     return this.bridges.size + this.pendingUpgrades
   }
 
+  /**
+   * Starts the upstream (or the embedded broker and its TCP listener), the
+   * WebSocket listener and the admin listener. If any of them fails (a port
+   * taken: a ListenError naming the option and the address), whatever was
+   * already opened is closed again before the promise rejects, so that a
+   * process whose start failed can exit.
+   */
   async listen (): Promise<GatewayAddress> {
     this.stopLogging = logLifecycle(this, this.logger)
+    try {
+      await this.startUpstream()
+      await listenOn(this.server, 'port', this.options.port, this.options.host)
+      await this.listenAdmin()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    this.logStart()
+    return this.address()
+  }
+
+  private async startUpstream (): Promise<void> {
     const { upstream, upstreamConnectTimeout: timeout } = this.options
     if (upstream !== undefined) {
       const members = upstreamList(upstream).map((url) => new TcpUpstream(new URL(url), timeout, {
@@ -151,18 +170,17 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       this.upstreamImpl = members.length === 1
         ? members[0] as TcpUpstream
         : new UpstreamPool(members, this.options.upstreamStrategy, this.options.upstreamBackoff)
-    } else {
-      const broker = await EmbeddedBroker.start(this.options)
-      this.upstreamImpl = broker
-      if (this.options.tcpPort !== 0) {
-        this.embeddedTcp = await broker.listenTcp(this.options.tcpPort, this.options.tcpHost ?? this.options.host)
-      }
+      return
     }
-    this.server.listen(this.options.port, this.options.host)
-    await once(this.server, 'listening')
-    await this.listenAdmin()
-    this.logStart()
-    return this.address()
+    const broker = await EmbeddedBroker.start(this.options)
+    this.upstreamImpl = broker
+    if (this.options.tcpPort === 0) return
+    const host = this.options.tcpHost ?? this.options.host
+    try {
+      this.embeddedTcp = await broker.listenTcp(this.options.tcpPort, host)
+    } catch (err) {
+      throw new ListenError('tcpPort', hostPort(host, this.options.tcpPort), err as NodeJS.ErrnoException)
+    }
   }
 
   /** One line with where it listens, where it bridges to, and every option not at its default. */
@@ -179,17 +197,12 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     }, `gateway started: ${address.url} → ${address.upstream}`)
   }
 
-  /** Starts the admin listener (unless adminPort is 0); if it cannot bind, the gateway stops again. */
+  /** Starts the admin listener (unless adminPort is 0). */
   private async listenAdmin (): Promise<void> {
     if (this.options.adminPort === 0) return
     const probe = this.options.upstream === undefined ? undefined : this.upstream
     this.admin = new AdminServer(this, { description: this.upstream.description, probe }, this.internal.admin)
-    try {
-      this.adminBound = await this.admin.listen()
-    } catch (err) {
-      await this.close()
-      throw err
-    }
+    this.adminBound = await this.admin.listen()
   }
 
   address (): GatewayAddress {

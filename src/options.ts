@@ -192,8 +192,11 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // Loopback: the status page shows client ids and addresses, and metrics
   // are for a scraper on the same host or behind an explicit --admin-host.
   adminHost: '127.0.0.1',
-  // The port node_exporter made the Prometheus habit.
-  adminPort: 9100,
+  // Not 9100 (node_exporter, on most monitored hosts: a taken port stopped
+  // the start) nor anywhere in 9090-9999 (Prometheus's allocations for its
+  // exporters, all taken); no broker's default either (1883, 8883, 8080,
+  // 8083/8084, 8161, 9001, 15672, 18083): 8090, next to the WebSocket port.
+  adminPort: 8090,
   jwtSecret: undefined,
   jwtPublicKey: undefined,
   jwtJwks: undefined,

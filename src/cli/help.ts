@@ -51,7 +51,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
   logLevel: 'fatal, error, warn, info, debug, trace or silent',
   adminHost: 'address of the admin HTTP listener: /metrics, /healthz, /readyz, status page at /',
-  adminPort: 'admin HTTP port (0 = off); must differ from --port',
+  adminPort: 'admin HTTP port (0 = off); must differ from --port; not 9100, node_exporter\'s',
   jwtSecret: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)',
   jwtPublicKey: 'check a JWT at the upgrade: PEM public key file (RSA: RS256, P-256: ES256)',
   jwtJwks: 'check a JWT at the upgrade: local JWKS file of RS256 / ES256 keys',

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { createLocalJWKSet, errors, jwtVerify } from 'jose'
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose'
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError, UnreadableFileError } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 
 /** What a verified token grants the connection it opened. */
@@ -140,7 +140,7 @@ function readText (option: string, path: string): string {
   try {
     return readFileSync(path, 'utf8')
   } catch (err) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new UnreadableFileError(option, path, err as NodeJS.ErrnoException)
   }
 }
 

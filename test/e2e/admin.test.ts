@@ -336,7 +336,8 @@ describe('admin: routing and exposure', () => {
     t.after(() => squatter.close())
     const taken = (squatter.address() as net.AddressInfo).port
     const gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: taken, logLevel: 'silent' })
-    await assert.rejects(gateway.listen(), { code: 'EADDRINUSE' })
+    // A typed start-up error since issue 11; the system's code is kept as errno.
+    await assert.rejects(gateway.listen(), { code: 'MWG_ERR_LISTEN', errno: 'EADDRINUSE', option: 'adminPort', address: `127.0.0.1:${taken}` })
     assert.throws(() => gateway.address(), /not listening/)
   })
 })
