@@ -32,7 +32,9 @@ export type TokenVerdict =
   | { ok: false, reason: 'token_missing' | 'token_invalid', detail: string }
 
 type TokenOptions = Pick<ResolvedOptions, 'jwtSecret' | 'jwtPublicKey' | 'jwtJwks' | 'jwtAudience' | 'jwtIssuer' |
-  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance' | 'jwtAllowNoExp'>
+  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance'> &
+  // Optional here: left out, exp is required (the default).
+  Partial<Pick<ResolvedOptions, 'jwtAllowNoExp'>>
 
 type VerifyKey = Uint8Array | KeyObject | JWTVerifyGetKey
 
@@ -111,7 +113,7 @@ export class TokenVerifier {
         issuer: o.jwtIssuer,
         clockTolerance: o.jwtClockTolerance,
         // A token without exp would open connections for ever (RFC 8725 §3.10).
-        requiredClaims: o.jwtAllowNoExp ? [] : ['exp']
+        requiredClaims: o.jwtAllowNoExp === true ? [] : ['exp']
       }))
     } catch (err) {
       return { ok: false, reason: 'token_invalid', detail: describe(err) }
