@@ -20,6 +20,7 @@ import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.
 import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
 import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
+import type { ClientEndpointAddress } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
 import { DeflateClientSocket } from './deflate-socket.js'
@@ -50,7 +51,8 @@ export interface AcceptedUpgrade {
   /** The broker connection, or how to open it once the client id is known. */
   link: UpstreamLink | OpenUpstream
   remoteAddress: string
-  remotePort: number
+  /** The TCP peer's port; for an address from a proxy header, the header's port if it gave one. */
+  remotePort: number | undefined
   path: string
   subprotocol: string | undefined
   handshakeMs: number
@@ -74,7 +76,7 @@ export class UpgradeHandler {
     this.host = host
     this.paths = new Set(host.options.paths)
     this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
-    this.addresses = new ClientAddressResolver(host.options.trustedProxies)
+    this.addresses = new ClientAddressResolver(host.options.trustedProxies, host.options.clientAddressHeader)
     this.tokens = TokenVerifier.fromOptions(host.options)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
     this.wss = new WebSocketServer({
@@ -118,12 +120,21 @@ export class UpgradeHandler {
       .finally(() => this.host.upgradeEnded())
   }
 
+  /**
+   * An HTTP CONNECT (a forward-proxy request): Node closes such sockets
+   * silently unless someone listens; this gateway proxies nothing, and says so.
+   */
+  readonly refuseConnect = (req: IncomingMessage, socket: Duplex): void => {
+    this.reject(socket, req, '', 'method', `CONNECT ${req.url ?? ''}`)
+  }
+
   /** Cheap checks first: nothing here costs an upstream connection. */
   private check (req: IncomingMessage, path: string): { reason: UpgradeRejection, detail: string } | undefined {
     if (this.host.closing) return { reason: 'closing', detail: 'shutting down' }
     if (!this.paths.has(path)) return { reason: 'path', detail: path }
+    if (req.method !== 'GET') return { reason: 'method', detail: req.method ?? 'no method' }
     const key = req.headers['sec-websocket-key']
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket' ||
       key === undefined || !KEY_PATTERN.test(key.trim()) || req.headers['sec-websocket-version'] !== '13') {
       return { reason: 'bad_request', detail: 'missing or invalid WebSocket headers' }
     }
@@ -173,12 +184,13 @@ export class UpgradeHandler {
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
+    const from = this.clientEndpointAddress(req)
     this.host.accept({
       client,
       head: adopted.adoptedHead ?? Buffer.alloc(0),
       link,
-      remoteAddress: this.clientAddress(req),
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: from.address,
+      remotePort: from.port,
       path,
       subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
       handshakeMs: performance.now() - started,
@@ -251,9 +263,13 @@ export class UpgradeHandler {
 
   /** The client's address, through trusted proxies; resolved once per request. */
   private clientAddress (req: IncomingMessage): string {
+    return this.clientEndpointAddress(req).address
+  }
+
+  private clientEndpointAddress (req: IncomingMessage): ClientEndpointAddress {
     const chosen = req as ChosenRequest
-    chosen.clientAddress ??= this.addresses.resolve(req.socket.remoteAddress ?? '', req.headers)
-    return chosen.clientAddress
+    chosen.clientEndpoint ??= this.addresses.resolveEndpoint(req.socket.remoteAddress ?? '', req.socket.remotePort, req.headers)
+    return chosen.clientEndpoint
   }
 
   private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined, extraHeaders: Record<string, string> = {}): void {
@@ -268,6 +284,8 @@ export class UpgradeHandler {
     })
     const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13', ...extraHeaders } : { ...extraHeaders }
     if (status === 503) headers['Retry-After'] = '5'
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+    if (status === 405) headers.Allow = 'GET'
     // RFC 6750 §3, without error details: those stay in the log.
     if (status === 401) headers['WWW-Authenticate'] = 'Bearer'
     rejectUpgrade(socket, status, message, headers)
@@ -276,7 +294,7 @@ export class UpgradeHandler {
 
 interface ChosenRequest extends IncomingMessage {
   chosenSubprotocol?: string | undefined
-  clientAddress?: string
+  clientEndpoint?: ClientEndpointAddress
 }
 
 function pathOf (url: string | undefined): string {

@@ -23,6 +23,8 @@ export interface UpgradeOptions {
   protocol?: string | undefined
   path?: string
   headers?: Record<string, string>
+  /** The local address to connect from, e.g. 127.0.0.7: a distinct client on loopback. */
+  localAddress?: string
 }
 
 export function upgrade (url: string, options: UpgradeOptions = {}): Promise<UpgradeResult> {
@@ -36,7 +38,8 @@ export function upgrade (url: string, options: UpgradeOptions = {}): Promise<Upg
   }
   if (options.protocol !== undefined) headers['Sec-WebSocket-Protocol'] = options.protocol
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, path: options.path ?? target.pathname, headers })
+    // URL keeps an IPv6 host in brackets; http.request wants it bare.
+    const req = http.request({ host: target.hostname.replace(/^\[(.*)\]$/, '$1'), port: target.port, path: options.path ?? target.pathname, headers, localAddress: options.localAddress })
     req.on('upgrade', (res, socket, head) => {
       resolve({ ok: true, client: new RawClient(socket as Socket, head, res.headers) })
     })
