@@ -114,7 +114,7 @@ describe('OriginPolicy fuzz', () => {
   // browsers always send one. `Origin: null` comes from a browser
   // (sandboxed iframes, file: pages, some redirects): treating it as
   // missing lets any web page through the allowlist (issue 11, defect 3).
-  test('Origin: null is never allowed by a non-empty list, whatever allowMissing says', { todo: 'issue 11 defect 3: "null" is treated as a missing Origin, so allowMissing=true lets it through' }, () => fuzz(
+  test('Origin: null is never allowed by a non-empty list, whatever allowMissing says', () => fuzz(
     fc.property(fc.array(rule, { minLength: 1, maxLength: 4 }), fc.boolean(), (rules, allowMissing) => {
       assert.equal(new OriginPolicy(rules.map(ruleText), allowMissing).allows('null'), false)
     }), 100))
