@@ -33,8 +33,10 @@ import type { DirectionHost } from './direction.js'
 import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
 import { IdlePinger } from './idle-ping.js'
 import { Lifecycle } from './lifecycle.js'
+import type { Phase } from './lifecycle.js'
 import type { IdlePingHost } from './idle-ping.js'
 import type { ClientRegistry, TakeoverTarget } from './registry.js'
+import type { ConnectionTap } from './tap.js'
 import { flushAtEndOfTurn } from './turn-batcher.js'
 import type { TurnFlushable } from './turn-batcher.js'
 
@@ -62,6 +64,20 @@ export interface BridgeEndpoints {
  */
 const kBridge = Symbol('bridge')
 type Tagged = Duplex & { [kBridge]?: Bridge }
+
+export interface ConnectionSnapshot {
+  connectionId: number
+  clientId: string | undefined
+  remoteAddress: string
+  broker: string | undefined
+  phase: Phase
+  ageMs: number
+  bytesFromClient: number
+  bytesToClient: number
+  packetsFromClient: number
+  packetsToClient: number
+  bufferedBytes: number
+}
 
 /** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
 const CONNACK_HEADER_BYTE = 0x20
@@ -120,6 +136,9 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private pongDue: Buffer | undefined
   /** Why the drain deadline ends the connection, when it does. */
   private drainReason: 'client_drain_timeout' | 'broker_drain_timeout' = 'client_drain_timeout'
+
+  /** Live tracing: set while a trace watches this connection (see tap.ts). */
+  tap: ConnectionTap | undefined
 
   // Counters for the close log line.
   lastOutbound = performance.now()
@@ -220,6 +239,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   /** Client bytes whose packets are within the limit: to the CONNECT gate, then upstream. */
   private forward (bytes: Buffer): void {
     this.bytesFromClient += bytes.length
+    if (this.tap !== undefined) this.tap.fromClient(bytes)
     if (!this.gate.passed) this.gatherConnect(bytes)
     else this.writeUpstream(bytes)
   }
@@ -398,6 +418,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
   private sendToClient (parts: Buffer[], size: number): void {
+    if (this.tap !== undefined) this.tap.toClient(parts, size)
     this.down.cork()
     this.channel.sendMessage(parts, size)
     this.bytesToClient += size
@@ -419,6 +440,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       const payload = this.pongDue
       this.pongDue = undefined
       if (!this.closeFrameSent && this.channel.writable) {
+        this.tap?.control('out', 'pong')
         this.channel.sendPong(payload)
         this.down.checkBuffer()
       }
@@ -478,6 +500,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   // ── control frames and liveness ────────────────────────────────────────
 
   onPing (payload: Buffer): void {
+    this.tap?.control('in', 'ping')
     if (this.life.phase === 'closed' || this.closeFrameSent) return
     // Pings in one turn get one pong, for the latest [RFC 6455 §5.5.3]: a
     // ping flood cannot make the gateway write more than it reads.
@@ -486,12 +509,14 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   onPong (): void {
+    this.tap?.control('in', 'pong')
     // Any inbound frame is proof of life; the channel already noted it.
   }
 
   /** IdlePingHost */
   sendPing (): void {
     if (!this.life.sendsToClient || !this.channel.writable) return
+    this.tap?.control('out', 'ping')
     this.down.cork()
     this.channel.sendPing()
     this.down.checkBuffer()
@@ -538,6 +563,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   /** FrameSink: the client sent a close frame. */
   onCloseFrame (code: number, reason: string): void {
+    this.tap?.control('in', 'close', code, reason)
     if (this.life.phase === 'draining') {
       // The client answered our shutdown close: all it sent before is upstream.
       this.beginClose('shutdown', 'gateway shutting down', this.shutdownCode)
@@ -662,6 +688,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (this.closeFrameSent) return
     this.closeFrameSent = true
     if (!this.channel.writable) return
+    this.tap?.control('out', 'close', code, reason)
     this.down.cork()
     this.channel.sendClose(code, reason)
     this.down.checkBuffer()
@@ -748,6 +775,23 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   /** IdlePingHost: performance.now() of the last bytes from the client. */
   get lastInbound (): number { return this.channel.lastInbound }
+
+  /** What the status page's connection table shows of this connection, read on demand. */
+  snapshot (): ConnectionSnapshot {
+    return {
+      connectionId: this.connectionId,
+      clientId: this.clientId,
+      remoteAddress: this.remoteAddress,
+      broker: this.broker,
+      phase: this.life.phase,
+      ageMs: performance.now() - this.openedAt,
+      bytesFromClient: this.bytesFromClient,
+      bytesToClient: this.bytesToClient,
+      packetsFromClient: this.fromClient.packets,
+      packetsToClient: this.toClient.packets,
+      bufferedBytes: this.bufferedBytes
+    }
+  }
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {
