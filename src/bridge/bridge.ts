@@ -11,7 +11,6 @@
  * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
  */
 import type { Duplex } from 'node:stream'
-import type { Socket } from 'node:net'
 import { closeReasons, CloseCode } from '../errors.js'
 import type { CloseInitiator, CloseReason } from '../errors.js'
 import { publish } from '../events.js'
@@ -23,7 +22,7 @@ import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
 import { PacketType } from '../wire/mqtt.js'
 import type { ChannelSink, ClientChannel } from '../ws/channel.js'
-import { endOnce, FrameChannel } from '../ws/frame-channel.js'
+import { endOnce } from '../ws/frame-channel.js'
 import { adoptReads, settleReads } from '../ws/read-ring.js'
 import { ConnectGate } from './connect-gate.js'
 import { Deadline, Deadlines } from './deadlines.js'
@@ -49,7 +48,8 @@ export interface BridgeContext {
 
 export interface BridgeEndpoints {
   connectionId: number
-  client: Socket
+  /** The client side, message by message (lean frames, or permessage-deflate through ws). */
+  channel: ClientChannel
   /** The broker connection, or how to open it once the CONNECT names the client. */
   upstream: UpstreamLink | OpenUpstream
   remoteAddress: string
@@ -163,7 +163,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
-    this.channel = new FrameChannel(endpoints.client, limitBeforeConnack)
+    this.channel = endpoints.channel
+    this.channel.maxMessageSize = limitBeforeConnack
     this.fromClient.maxPacketSize = limitBeforeConnack
     this.toClient.maxPacketSize = ctx.options.maxMessageSize
     const pingMs = ctx.options.wsPingIdle * 1000

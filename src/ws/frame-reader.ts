@@ -16,7 +16,6 @@ import { Opcode } from '../wire/websocket.js'
 import { unmaskInPlace, unmaskTo } from './unmask.js'
 
 // Still importable from here for server/deflate-socket.ts until its redesign; new code imports ../wire/websocket.js.
-export { Opcode }
 
 export interface FrameSink {
   /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */
