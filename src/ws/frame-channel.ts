@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net'
 import type { DirectionSink } from '../bridge/direction.js'
+import { endOnce } from '../io/end-once.js'
 import { Opcode } from '../wire/websocket.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
 import { FrameReader } from './frame-reader.js'
@@ -83,14 +84,4 @@ export class FrameChannel implements ClientChannel {
   end (): void { endOnce(this.rawSocket) }
   destroy (): void { this.rawSocket.destroy() }
   destroySoon (): void { this.rawSocket.destroySoon() }
-}
-
-/**
- * Ends our side once. Node builds an error object (stack trace included)
- * for end() on a stream already ended or destroyed, and teardown reaches
- * end() from both sockets' events: that was 1 % of the gateway's CPU per
- * connection under churn.
- */
-export function endOnce (stream: { writableEnded: boolean, destroyed: boolean, end (): void } | undefined): void {
-  if (stream !== undefined && !stream.writableEnded && !stream.destroyed) stream.end()
 }
