@@ -5,9 +5,22 @@
  * published, is never reused for something else.
  */
 
+/**
+ * Every error code, with what it means (as undici's `UND_ERR_*` and
+ * fastify's `FST_ERR_*`). Each error class below carries one of these.
+ * A new error: a code here, then its class below.
+ */
+export const errorCodes = {
+  MWG_ERR_INVALID_OPTION: 'an option failed validation; `option` names it',
+  MWG_ERR_READ_FILE: 'a file an option names (certificate, key, CA, JWT key) cannot be read',
+  MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind'
+} as const
+
+export type ErrorCode = keyof typeof errorCodes
+
 export class GatewayError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string) {
     super(message)
     this.name = 'GatewayError'
     this.code = code
@@ -17,7 +30,7 @@ export class GatewayError extends Error {
 /** An option failed validation; the message names it. */
 export class InvalidOptionError extends GatewayError {
   readonly option: string
-  constructor (option: string, problem: string, code = 'MWG_ERR_INVALID_OPTION') {
+  constructor (option: string, problem: string, code: ErrorCode = 'MWG_ERR_INVALID_OPTION') {
     super(code, `option "${option}" ${problem}`)
     this.name = 'InvalidOptionError'
     this.option = option
