@@ -13,7 +13,8 @@
 export const errorCodes = {
   MWG_ERR_INVALID_OPTION: 'an option failed validation; `option` names it',
   MWG_ERR_READ_FILE: 'a file an option names (certificate, key, CA, JWT key) cannot be read',
-  MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind'
+  MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind',
+  MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -119,6 +120,19 @@ export const upgradeRejections = {
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type UpgradeRejection = keyof typeof upgradeRejections
+
+/**
+ * An upstream could not open a broker connection for a client. `reason`
+ * picks the answer from upgradeRejections (502 unreachable or timed out).
+ */
+export class UpstreamConnectError extends GatewayError {
+  readonly reason: UpgradeRejection
+  constructor (reason: UpgradeRejection, message: string) {
+    super('MWG_ERR_UPSTREAM_CONNECT', message)
+    this.name = 'UpstreamConnectError'
+    this.reason = reason
+  }
+}
 
 /** WebSocket close codes the gateway sends (RFC 6455 §7.4.1). */
 export const CloseCode = {
