@@ -14,7 +14,8 @@ export const errorCodes = {
   MWG_ERR_INVALID_OPTION: 'an option failed validation; `option` names it',
   MWG_ERR_READ_FILE: 'a file an option names (certificate, key, CA, JWT key) cannot be read',
   MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind',
-  MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to'
+  MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to',
+  MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -131,6 +132,18 @@ export class UpstreamConnectError extends GatewayError {
     super('MWG_ERR_UPSTREAM_CONNECT', message)
     this.name = 'UpstreamConnectError'
     this.reason = reason
+  }
+}
+
+/**
+ * A client's first packet is not what MQTT requires: a CONNECT
+ * [MQTT-3.1.0-1], whole and alone, that mqtt-packet parses; the bridge then
+ * closes with `malformed_packet` (1002).
+ */
+export class MalformedPacketError extends GatewayError {
+  constructor (message: string) {
+    super('MWG_ERR_MALFORMED_PACKET', message)
+    this.name = 'MalformedPacketError'
   }
 }
 

@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
-import { connackCode, connackServerUnavailable, MalformedPacketError, parseConnect } from '../../src/mqtt/first-packets.js'
+import { MalformedPacketError } from '../../src/errors.js'
+import { connackCode, connackServerUnavailable, parseConnect } from '../../src/mqtt/first-packets.js'
 
 function connect (protocolVersion: 3 | 4 | 5, clientId: string, extra: Record<string, unknown> = {}): Buffer {
   const protocolId = protocolVersion === 3 ? 'MQIsdp' : 'MQTT'
