@@ -15,7 +15,8 @@ export const errorCodes = {
   MWG_ERR_READ_FILE: 'a file an option names (certificate, key, CA, JWT key) cannot be read',
   MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind',
   MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to',
-  MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT'
+  MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT',
+  MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -75,6 +76,14 @@ export class ListenError extends GatewayError {
     this.address = address
     this.problem = problem
     this.errno = cause.code
+  }
+}
+
+/** The gateway is not listening (listen() not called, failed, or close() done): it has no address, no upstream. */
+export class NotListeningError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_NOT_LISTENING', 'gateway is not listening')
+    this.name = 'NotListeningError'
   }
 }
 
