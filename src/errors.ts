@@ -16,7 +16,8 @@ export const errorCodes = {
   MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind',
   MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to',
   MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT',
-  MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)'
+  MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)',
+  MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -84,6 +85,18 @@ export class NotListeningError extends GatewayError {
   constructor () {
     super('MWG_ERR_NOT_LISTENING', 'gateway is not listening')
     this.name = 'NotListeningError'
+  }
+}
+
+/**
+ * A number outside what a function accepts. A RangeError, as Node's own
+ * ERR_OUT_OF_RANGE is, so it cannot extend GatewayError; its code is ours.
+ */
+export class OutOfRangeError extends RangeError {
+  readonly code = 'MWG_ERR_OUT_OF_RANGE' satisfies ErrorCode
+  constructor (message: string) {
+    super(message)
+    this.name = 'OutOfRangeError'
   }
 }
 
