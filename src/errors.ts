@@ -101,6 +101,22 @@ export class OutOfRangeError extends RangeError {
 }
 
 /**
+ * The error a stream that imitates a socket (the embedded broker's
+ * in-process pair, the deflate channel) gives where a real socket would
+ * give a system error. Its code is that system error's (EPIPE, ECONNRESET),
+ * not one of ours, on purpose: the code that handles socket errors (the
+ * bridge's `err.code ?? err.message` detail, Aedes) needs no second case.
+ */
+export class SocketError extends Error {
+  readonly code: 'EPIPE' | 'ECONNRESET'
+  constructor (code: 'EPIPE' | 'ECONNRESET', message: string) {
+    super(message)
+    this.name = 'SocketError'
+    this.code = code
+  }
+}
+
+/**
  * A file an option names (certificate, key, CA, JWT key) cannot be read.
  * Still an InvalidOptionError, for callers that catch those; its own code.
  */

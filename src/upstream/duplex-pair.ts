@@ -7,6 +7,7 @@
  * Node 22 has `stream.duplexPair()`; Node 20, our floor, does not.
  */
 import { Duplex } from 'node:stream'
+import { SocketError } from '../errors.js'
 
 class PairEnd extends Duplex {
   peer: PairEnd | undefined
@@ -16,7 +17,7 @@ class PairEnd extends Duplex {
   override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const peer = this.peer
     if (peer === undefined || peer.destroyed) {
-      callback(Object.assign(new Error('write after the other end closed'), { code: 'EPIPE' }))
+      callback(new SocketError('EPIPE', 'write after the other end closed'))
       return
     }
     if (peer.push(chunk)) callback()
@@ -41,7 +42,7 @@ class PairEnd extends Duplex {
     this.peer = undefined
     if (peer !== undefined && !peer.destroyed) {
       if (error !== null) {
-        peer.destroy(Object.assign(new Error('connection reset by the other end'), { code: 'ECONNRESET' }))
+        peer.destroy(new SocketError('ECONNRESET', 'connection reset by the other end'))
       } else {
         // A clean close: the peer reads to its end, then finishes its side.
         peer.push(null)
