@@ -30,7 +30,7 @@ describe('parseConnect', () => {
     broken[2] = 0xff // protocol name length far past the packet
     assert.throws(() => parseConnect(broken), MalformedPacketError)
     assert.deepEqual(parseConnect(v4), expected)
-    assert.throws(() => parseConnect(mqttPacket.generate({ cmd: 'pingreq' })), /first packet must be CONNECT/)
+    assert.throws(() => parseConnect(mqttPacket.generate({ cmd: 'pingreq' })), { code: 'MWG_ERR_MALFORMED_PACKET', message: /first packet must be CONNECT/ })
     assert.deepEqual(parseConnect(v4), expected)
     assert.throws(() => parseConnect(v4.subarray(0, v4.length - 3)), MalformedPacketError)
     assert.deepEqual(parseConnect(v4), expected)
