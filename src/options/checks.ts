@@ -111,9 +111,3 @@ export function workerCount (name: string, value: unknown): void {
   if (value === 'auto' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024)) return
   throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)
 }
-
-export function logLevel (name: string, value: unknown): void {
-  if (!LOG_LEVELS.includes(value as LogLevel)) {
-    throw new InvalidOptionError(name, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`)
-  }
-}
