@@ -22,6 +22,8 @@ export interface OptionSpec<T> {
   readonly default: T
   /** Throws an InvalidOptionError naming the option when the value is not acceptable. */
   readonly check: Check
+  /** What the option does, in one line: --help and the README's option table show it. */
+  readonly help: string
   /** The flag, without its dashes, when it is not the name in kebab case (`paths` is --path). */
   readonly flag: string | undefined
   /** A string that may be given several times (a repeated flag, an array in a config file): joined with commas. */
@@ -32,8 +34,9 @@ export interface OptionSpec<T> {
   readonly unique: boolean
 }
 
-/** What every builder may be told besides the option's type and default. */
+/** What every builder is told besides the option's type and default: its help, and the exceptions. */
 export interface Extras {
+  help: string
   flag?: string
   repeatable?: boolean
   unique?: boolean
@@ -44,6 +47,7 @@ function spec<T> (kind: Kind, fallback: T, check: Check, extras: Extras, words: 
     kind,
     default: fallback,
     check,
+    help: extras.help,
     flag: extras.flag,
     repeatable: extras.repeatable ?? false,
     words,
@@ -67,7 +71,7 @@ export function string (o: { default: string } & Extras): OptionSpec<string> {
 }
 
 /** A string, or undefined (the default): a file, a name, a URL. `check` replaces the non-empty check. */
-export function optionalString (o: { check?: Check } & Extras = {}): OptionSpec<string | undefined> {
+export function optionalString (o: { check?: Check } & Extras): OptionSpec<string | undefined> {
   return spec<string | undefined>('string', undefined, o.check ?? optionalText, o)
 }
 
