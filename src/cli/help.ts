@@ -9,8 +9,7 @@ import { envName, flagName } from './config.js'
 
 export function helpText (): string {
   const rows = optionNames.map((name) => {
-    const isBoolean = typeof defaultOptions[name] === 'boolean'
-    const kind = isBoolean ? `, --no-${flagName(name)}` : ' <value>'
+    const kind = optionSchema[name].kind === 'boolean' ? `, --no-${flagName(name)}` : ' <value>'
     const fallback = defaultOptions[name]
     const shown = fallback === undefined ? '' : ` (default: ${Array.isArray(fallback) ? fallback.join(',') : String(fallback)})`
     return `  --${flagName(name)}${kind}\n      ${optionSchema[name].help}${shown}\n      env ${envName(name)}`
