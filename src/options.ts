@@ -97,11 +97,10 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   return Object.freeze(options)
 }
 
-/** Options whose values are secret: masked wherever options are printed or logged. */
-const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret'])
-
-function mask (name: string, value: unknown): unknown {
-  return SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value
+/** A secret option's value (its schema entry says `secret`), masked wherever options are printed or logged. */
+function mask (name: OptionName, value: unknown): unknown {
+  const unset = value === undefined || (Array.isArray(value) && value.length === 0)
+  return optionSchema[name].secret && !unset ? '***' : value
 }
 
 /** Every option, secrets masked: for --print-config. */

@@ -14,6 +14,8 @@
  *   the option.
  * - `help` is one line, lower case, no full stop, as --help shows it; the
  *   default is appended there by itself.
+ * - `secret: true` for a password, token or key given as a value (not a
+ *   file name): --print-config and the start-up log line show it as ***.
  * - Its flag is the name in kebab case (--shutdown-delay), its variable
  *   MQTT_WS_GATEWAY_ and the flag in upper snake case; `flag` changes both.
  * - Say why a default is what it is in a comment above the entry.
@@ -125,7 +127,7 @@ export const optionSchema = Object.freeze({
   adminPort: integer(0, 65535, { default: 8090, help: 'admin HTTP port (0 = off); must differ from --port; not 9100, node_exporter\'s' }),
 
   // The token check at the upgrade: at most one of jwtSecret, jwtPublicKey, jwtJwks.
-  jwtSecret: optionalString({ check: hmacSecret, help: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)' }),
+  jwtSecret: optionalString({ check: hmacSecret, secret: true, help: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)' }),
   jwtPublicKey: optionalString({ help: 'check a JWT at the upgrade: PEM public key file (RSA: RS256, P-256: ES256)' }),
   jwtJwks: optionalString({ help: 'check a JWT at the upgrade: local JWKS file of RS256 / ES256 keys' }),
   jwtAudience: optionalString({ help: 'with a JWT check: required aud claim' }),

@@ -24,6 +24,8 @@ export interface OptionSpec<T> {
   readonly check: Check
   /** What the option does, in one line: --help and the README's option table show it. */
   readonly help: string
+  /** Masked (`***`) by --print-config and the start-up log line; set, it is better given by variable than by flag. */
+  readonly secret: boolean
   /** The flag, without its dashes, when it is not the name in kebab case (`paths` is --path). */
   readonly flag: string | undefined
   /** A string that may be given several times (a repeated flag, an array in a config file): joined with commas. */
@@ -37,6 +39,7 @@ export interface OptionSpec<T> {
 /** What every builder is told besides the option's type and default: its help, and the exceptions. */
 export interface Extras {
   help: string
+  secret?: boolean
   flag?: string
   repeatable?: boolean
   unique?: boolean
@@ -48,6 +51,7 @@ function spec<T> (kind: Kind, fallback: T, check: Check, extras: Extras, words: 
     default: fallback,
     check,
     help: extras.help,
+    secret: extras.secret ?? false,
     flag: extras.flag,
     repeatable: extras.repeatable ?? false,
     words,
