@@ -31,16 +31,20 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze(
 /** Frozen, validated options. */
 export type ResolvedOptions = Readonly<GatewayOptions> & { readonly paths: readonly string[] }
 
-/** Checks between options, after each one has passed its own. */
-function checkTogether (options: GatewayOptions): void {
-  // The admin endpoints must never be reachable through the public port.
-  if (options.adminPort !== 0 && options.adminPort === options.port) {
-    throw new InvalidOptionError('adminPort', `must differ from port (${options.port}): the admin listener is never on the public port`)
-  }
+/**
+ * Checks between options, after each one has passed its own: the one place
+ * for an option that needs, or excludes, another. The first that fails
+ * names the option to change.
+ */
+function checkCombinations (o: GatewayOptions): void {
+  checkTlsCombinations(o)
+  checkWorkers(o)
+  checkJwtCombinations(o)
+  checkAdminPort(o)
 }
 
-/** Options that only make sense together. */
-function checkCombinations (o: GatewayOptions): void {
+/** Certificates and keys come in pairs; client certificates need a CA; upstream TLS needs mqtts://. */
+function checkTlsCombinations (o: GatewayOptions): void {
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
     throw new InvalidOptionError(o.tlsCert === undefined ? 'tlsCert' : 'tlsKey', 'must be given together with ' + (o.tlsCert === undefined ? 'tlsKey' : 'tlsCert'))
   }
@@ -53,12 +57,16 @@ function checkCombinations (o: GatewayOptions): void {
   for (const name of ['upstreamCa', 'upstreamCert', 'upstreamServername'] as const) {
     if (o[name] !== undefined && !secureUpstream) throw new InvalidOptionError(name, 'applies only to an mqtts:// upstream')
   }
-  // Sessions, subscriptions and retained messages live in one broker's memory:
-  // a broker per worker would be N brokers that never see each other's clients.
+}
+
+/**
+ * Sessions, subscriptions and retained messages live in one broker's memory:
+ * a broker per worker would be N brokers that never see each other's clients.
+ */
+function checkWorkers (o: GatewayOptions): void {
   if (o.workers !== 1 && o.upstream === undefined) {
     throw new InvalidOptionError('workers', 'needs --upstream: the embedded broker cannot be split across worker processes; run the broker separately (e.g. Mosquitto) and give --upstream mqtt://host:port')
   }
-  checkJwtCombinations(o)
 }
 
 /** The token check: one key source at most; its refinements need one. */
@@ -70,6 +78,13 @@ function checkJwtCombinations (o: GatewayOptions): void {
     if (o[name] !== undefined) throw new InvalidOptionError(name, 'needs jwtSecret, jwtPublicKey or jwtJwks')
   }
   if (o.jwtAllowNoExp) throw new InvalidOptionError('jwtAllowNoExp', 'needs jwtSecret, jwtPublicKey or jwtJwks')
+}
+
+/** The admin endpoints must never be reachable through the public port. */
+function checkAdminPort (o: GatewayOptions): void {
+  if (o.adminPort !== 0 && o.adminPort === o.port) {
+    throw new InvalidOptionError('adminPort', `must differ from port (${o.port}): the admin listener is never on the public port`)
+  }
 }
 
 /**
@@ -88,7 +103,6 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   for (const name of optionNames) optionSchema[name].check(name, merged[name])
   const options = merged as GatewayOptions
   checkCombinations(options)
-  checkTogether(options)
   for (const name of optionNames) {
     const { kind, unique } = optionSchema[name]
     // Copies: the caller's arrays stay the caller's, and cannot change ours.
