@@ -4,14 +4,24 @@
  * option table is this text's twin.
  */
 import { defaultOptions, optionNames } from '../options.js'
+import type { GatewayOptions } from '../options.js'
 import { optionSchema } from '../options/schema.js'
 import { envName, flagName } from './config.js'
+
+type OptionName = keyof GatewayOptions
+
+/** An option's default as text (a list comma-separated), or undefined when it has none. */
+export function defaultText (name: OptionName): string | undefined {
+  const fallback = defaultOptions[name]
+  if (fallback === undefined) return undefined
+  return Array.isArray(fallback) ? fallback.join(',') : String(fallback)
+}
 
 export function helpText (): string {
   const rows = optionNames.map((name) => {
     const kind = optionSchema[name].kind === 'boolean' ? `, --no-${flagName(name)}` : ' <value>'
-    const fallback = defaultOptions[name]
-    const shown = fallback === undefined ? '' : ` (default: ${Array.isArray(fallback) ? fallback.join(',') : String(fallback)})`
+    const fallback = defaultText(name)
+    const shown = fallback === undefined ? '' : ` (default: ${fallback})`
     return `  --${flagName(name)}${kind}\n      ${optionSchema[name].help}${shown}\n      env ${envName(name)}`
   })
   return [
