@@ -25,7 +25,8 @@ function cell (text: string): string {
 export function optionsTable (): string {
   const rows = optionNames.map((name) => {
     const fallback = defaultText(name)
-    const shown = fallback === undefined ? '—' : `\`${fallback}\``
+    // No default, or an empty list: a dash (an empty code span would show as two backticks).
+    const shown = fallback === undefined || fallback === '' ? '—' : `\`${fallback}\``
     return `| \`--${flagName(name)}\` | \`${envName(name)}\` | ${cell(shown)} | ${cell(optionSchema[name].help)} |`
   })
   return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
