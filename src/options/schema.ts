@@ -1,23 +1,32 @@
 /**
- * Every gateway option, described once: its type, default, check and help.
- * `GatewayOptions`, the defaults and validation (options.ts), the command
- * line (cli/config.ts) and `--help` (cli/help.ts) are derived from this table.
+ * Every gateway option, described once: type, default, check, help, secret
+ * or not, flag and environment variable. From this table come
+ * `GatewayOptions` and the defaults and validation (options.ts), the flags
+ * and variables (cli/config.ts), `--help` (cli/help.ts) and README.md's
+ * option table (scripts/docs-options.ts).
  *
- * Adding an option is one entry here, in the group it belongs to:
+ * Adding an option is one entry here, in the group it belongs to, e.g.
  *
  *   shutdownDelay: integer(0, 600_000, { default: 0, help: 'ms between failing /readyz and closing connections' }),
+ *   adminToken: list(adminTokens, { default: [], secret: true, help: 'bearer tokens for the admin endpoints' }),
  *
- * - The builder (spec.ts) gives the type and the check: integer(min, max),
- *   boolean, string, optionalString (undefined by default; `check` for a
- *   stricter one), oneOf([...words]), list(checkEach), numberOrWord. A check
- *   of its own goes in checks.ts, and throws an InvalidOptionError naming
- *   the option.
- * - `help` is one line, lower case, no full stop, as --help shows it; the
- *   default is appended there by itself.
- * - `secret: true` for a password, token or key given as a value (not a
- *   file name): --print-config and the start-up log line show it as ***.
+ * then `npm run docs:options` to rewrite README.md's table (a unit test
+ * fails until it matches). Nothing else lists option names.
+ *
+ * - The builder (spec.ts) sets the type, the check and how a flag's text is
+ *   read: integer(min, max), boolean (also --no-X), string, optionalString
+ *   (undefined by default), oneOf([...words]), list(checkEach) (comma-
+ *   separated, repeatable, frozen once resolved), numberOrWord. A check of
+ *   its own goes in checks.ts and throws an InvalidOptionError naming the
+ *   option; optionalString takes it as `check`.
+ * - `help`: one line without a full stop, as --help and the README show
+ *   it; both append the default themselves.
+ * - `secret: true` for a password, token or key given as a value (not a file
+ *   name): --print-config and the start-up log line show it as ***.
  * - Its flag is the name in kebab case (--shutdown-delay), its variable
  *   MQTT_WS_GATEWAY_ and the flag in upper snake case; `flag` changes both.
+ *   `repeatable` (a string given several times is joined with commas),
+ *   `unique` (a list loses repeats) are the other exceptions.
  * - Say why a default is what it is in a comment above the entry.
  * - An option that needs, or excludes, another: a line in checkCombinations
  *   (options.ts), the one place for checks between options.
