@@ -95,20 +95,30 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   for (const name of Object.keys(input)) {
     if (!Object.hasOwn(optionSchema, name)) throw new InvalidOptionError(name, 'is not a known option')
   }
+  const options = overDefaults(input)
+  for (const name of optionNames) optionSchema[name].check(name, options[name])
+  checkCombinations(options)
+  freezeLists(options)
+  return Object.freeze(options)
+}
+
+/** The defaults with every value `input` gives in their place. */
+function overDefaults (input: Partial<GatewayOptions>): GatewayOptions {
   const merged: Record<string, unknown> = { ...defaultOptions }
   for (const [name, value] of Object.entries(input)) {
     // A config file may give a repeatable string (several brokers) as an array.
     if (value !== undefined) merged[name] = optionSchema[name as OptionName].repeatable && Array.isArray(value) ? value.join(',') : value
   }
-  for (const name of optionNames) optionSchema[name].check(name, merged[name])
-  const options = merged as GatewayOptions
-  checkCombinations(options)
+  return merged as GatewayOptions
+}
+
+/** Frozen copies of the lists: the caller's arrays stay the caller's, and cannot change ours. */
+function freezeLists (options: GatewayOptions): void {
+  const lists = options as unknown as Record<string, string[]>
   for (const name of optionNames) {
     const { kind, unique } = optionSchema[name]
-    // Copies: the caller's arrays stay the caller's, and cannot change ours.
-    if (kind === 'list') merged[name] = Object.freeze(unique ? [...new Set(merged[name] as string[])] : [...merged[name] as string[]])
+    if (kind === 'list') lists[name] = Object.freeze(unique ? [...new Set(lists[name])] : [...lists[name] ?? []]) as string[]
   }
-  return Object.freeze(options)
 }
 
 /** A secret option's value (its schema entry says `secret`), masked wherever options are printed or logged. */

@@ -24,7 +24,7 @@ export interface OptionSpec<T> {
   readonly check: Check
   /** What the option does, in one line: --help and the README's option table show it. */
   readonly help: string
-  /** Masked (`***`) by --print-config and the start-up log line; set, it is better given by variable than by flag. */
+  /** A password, token or key given as the value itself: shown as `***` by --print-config and the start-up log line. */
   readonly secret: boolean
   /** The flag, without its dashes, when it is not the name in kebab case (`paths` is --path). */
   readonly flag: string | undefined
