@@ -4,14 +4,36 @@
  * WebSocket clients reach it through an in-process stream pair (no TCP hop);
  * plain MQTT clients may use its own TCP listener. Aedes's defaults are not
  * safe for a public endpoint, so every limit is set here explicitly.
- * It keeps sessions, retained messages and subscriptions in memory only.
+ * It keeps sessions, retained messages and subscriptions in memory only;
+ * the queues of persistent sessions are ours (session-queue.ts), so that
+ * QoS 1 and 2 keep their guarantees across a reconnect.
  */
 import net from 'node:net'
 import { once } from 'node:events'
 import { Aedes } from 'aedes'
 import type { ResolvedOptions } from '../options.js'
 import { duplexPair } from './duplex-pair.js'
+import { SessionQueuePersistence } from './session-queue.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
+
+/** The embedded broker's Aedes, with our limits and our session queues (exported for its regression tests). */
+export async function createEmbeddedAedes (options: ResolvedOptions): Promise<Aedes> {
+  const persistence = new SessionQueuePersistence()
+  const broker = await Aedes.createBroker({
+    persistence,
+    authenticate: persistence.authenticate,
+    authorizeForward: persistence.authorizeForward,
+    // One frozen subscriber must not stall delivery to everyone else.
+    drainTimeout: options.drainTimeout,
+    queueLimit: options.brokerQueueLimit,
+    keepaliveLimit: options.brokerKeepaliveLimit,
+    connectTimeout: options.firstPacketTimeout,
+    // MQTT 3.1.1 and 5 allow 65535-byte client ids; 23 is only 3.1's floor.
+    maxClientsIdLength: 256
+  })
+  broker.on('clientDisconnect', (client) => persistence.clientGone(client))
+  return broker
+}
 
 export class EmbeddedBroker implements Upstream {
   readonly description = 'embedded'
@@ -24,16 +46,7 @@ export class EmbeddedBroker implements Upstream {
   }
 
   static async start (options: ResolvedOptions): Promise<EmbeddedBroker> {
-    const broker = await Aedes.createBroker({
-      // One frozen subscriber must not stall delivery to everyone else.
-      drainTimeout: options.drainTimeout,
-      queueLimit: options.brokerQueueLimit,
-      keepaliveLimit: options.brokerKeepaliveLimit,
-      connectTimeout: options.firstPacketTimeout,
-      // MQTT 3.1.1 and 5 allow 65535-byte client ids; 23 is only 3.1's floor.
-      maxClientsIdLength: 256
-    })
-    return new EmbeddedBroker(broker)
+    return new EmbeddedBroker(await createEmbeddedAedes(options))
   }
 
   /** Starts the plain MQTT TCP listener; resolves to its bound address. */
