@@ -4,6 +4,8 @@
  * own session queues (src/upstream/session-queue.ts), must not show them;
  * stock Aedes 1.2 with aedes-persistence 11 still does. When a stock case
  * starts failing, a release has fixed that defect: the containment may go.
+ * Also: an MQTT 5 client is refused in MQTT 5 terms (CONNACK 0x84), on the
+ * embedded broker's TCP port and through the gateway.
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,8 +13,11 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Aedes } from 'aedes'
+import mqtt from 'mqtt'
 import { resolveOptions } from '../../src/options.js'
 import { createEmbeddedAedes } from '../../src/upstream/embedded.js'
+import { freePort } from '../helpers/free-port.js'
+import { startGateway } from '../helpers/gateway.js'
 import type { Packet } from 'mqtt-packet'
 import { connectRawMqtt } from './support/raw-mqtt.js'
 import type { RawMqtt } from './support/raw-mqtt.js'
@@ -179,3 +184,20 @@ for (const target of BROKERS) {
     }
   })
 }
+
+describe('embedded broker: an MQTT 5 client is refused in its own version', async () => {
+  const tcpPort = await freePort()
+  const gateway = await startGateway({ tcpPort })
+  after(() => gateway.close())
+
+  const paths: [string, string][] = [['its TCP port', `mqtt://127.0.0.1:${tcpPort}`], ['the gateway', gateway.url]]
+  for (const [path, url] of paths) {
+    it(`answers CONNACK 0x84 Unsupported Protocol Version on ${path}`, async () => {
+      await assert.rejects(mqtt.connectAsync(url, { clientId: 'v5-refused', protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 3000 }),
+        (err: Error & { code?: number }) => {
+          assert.equal(err.code, 0x84, `got ${err.message} (code ${String(err.code)})`)
+          return true
+        })
+    })
+  }
+})
