@@ -13,22 +13,25 @@
  *   went out with the wrong identifier (the client never released the
  *   message) and completed messages stayed queued (sent again next time).
  *   Here a PUBREC turns the entry with that identifier into a PUBREL.
- * - On reconnect, Aedes restores the live subscriptions before it replays
- *   the queue, so a message can go out both live and in the replay; one the
- *   client already acknowledged made the replay fail ("no such packet") and
- *   Aedes dropped the new connection. Here each entry records the connection
- *   that sent it, the first of the two paths to claim it sends it, and the
- *   other skips it: the live path through `authorizeForward` (called before
- *   it assigns a packet identifier), the replay through the same hook,
- *   called after `outgoingUpdate` for the packet in hand.
+ * - On reconnect, Aedes restores the live subscriptions before it replays a
+ *   copy of the queue, so a message could go out both live and in the
+ *   replay; one the client had already acknowledged made the replay fail
+ *   ("no such packet") and Aedes dropped the new connection. Here, from the
+ *   moment a connection authenticates until its replay is over, the live
+ *   path leaves queued messages to the replay (`authorizeForward` answers
+ *   null), and the replay reads the live queue, new messages included, one
+ *   at a time, ending only once it has sent everything: the session's
+ *   messages reach the new connection once each and in publish order, as
+ *   from Mosquitto. A replayed packet whose entry was acknowledged meanwhile
+ *   (a late ack from the old connection) is skipped the same way.
  * - Packet identifiers of a session come from one allocator that skips those
  *   still in flight, so a resent message and a new one never share one.
  *   A message sent on an earlier connection is resent with its identifier
- *   and DUP set (MQTT-4.4.0-1, MQTT-3.3.1-1), by the replay only.
+ *   and DUP set [MQTT-4.4.0-1] [MQTT-3.3.1-1].
  *
  * Only the session's newest connection (the latest to authenticate) may
- * claim: during a takeover the old connection is still subscribed for a
- * moment, and must not take messages from the new one.
+ * take its messages: during a takeover the old connection is still
+ * subscribed for a moment, and must not take them from the new one.
  */
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
@@ -54,6 +57,7 @@ interface Queued {
   messageId?: number | undefined
   brokerId?: string
   brokerCounter?: number
+  qos?: number
   dup?: boolean
 }
 
@@ -61,6 +65,8 @@ interface Entry {
   /** The message as queued, without a packet identifier. */
   readonly packet: Queued
   readonly key: string
+  /** Its place in the queue. */
+  readonly arrival: number
   /** 'pubrel' once the client's PUBREC arrived (QoS 2, second half). */
   cmd: 'publish' | 'pubrel'
   /** The identifier it was last sent with; undefined until sent. */
@@ -69,30 +75,56 @@ interface Entry {
   sentOn: Client | undefined
 }
 
+/** One connection's replay: the packets it has read and Aedes has not yet handled, and its wake-up. */
+interface Replay {
+  readonly client: Client
+  readonly pending: Set<string>
+  wake: () => void
+}
+
 const MAX_PACKET_ID = 65535
 
 function counterKey (packet: Queued): string {
   return `${String(packet.brokerId)}/${String(packet.brokerCounter)}`
 }
 
-/** One session's queue, in publish order, with its two indexes and its identifier allocator. */
+/** One session's queue, in publish order, with its indexes and its identifier allocator. */
 class SessionQueue {
-  readonly entries = new Set<Entry>()
+  /** Entries by arrival number: a replay walks it by number, so it sees entries added meanwhile. */
+  private readonly entries = new Map<number, Entry>()
   private readonly byCounter = new Map<string, Entry>()
   private readonly byId = new Map<number, Entry>()
+  readonly replays = new Set<Replay>()
+  private lastArrival = 0
   private nextId = 1
 
-  get size (): number { return this.entries.size }
-
-  add (packet: Queued): void {
-    const copy: Queued = { ...packet, messageId: undefined }
-    const entry: Entry = { packet: copy, key: counterKey(copy), cmd: 'publish', messageId: undefined, sentOn: undefined }
-    this.entries.add(entry)
-    this.byCounter.set(entry.key, entry)
+  /** Queues `packet` at `qos`: the lower of its own and the subscription's [MQTT-3.8.4-8]; one entry per message. */
+  add (packet: Queued, qos: number): void {
+    const key = counterKey(packet)
+    const known = this.byCounter.get(key)
+    if (known !== undefined) {
+      // Overlapping subscriptions: one message, at the highest QoS they grant [MQTT-3.3.5-1].
+      known.packet.qos = Math.max(known.packet.qos ?? 0, qos)
+      return
+    }
+    const arrival = ++this.lastArrival
+    const entry: Entry = { packet: { ...packet, messageId: undefined, qos }, key, arrival, cmd: 'publish', messageId: undefined, sentOn: undefined }
+    this.entries.set(arrival, entry)
+    this.byCounter.set(key, entry)
+    for (const replay of this.replays) replay.wake()
   }
 
   ofCounter (packet: Queued): Entry | undefined { return this.byCounter.get(counterKey(packet)) }
   ofId (messageId: number): Entry | undefined { return this.byId.get(messageId) }
+
+  /** The first entry still queued that arrived after `after`. */
+  next (after: number): Entry | undefined {
+    for (let arrival = after + 1; arrival <= this.lastArrival; arrival++) {
+      const entry = this.entries.get(arrival)
+      if (entry !== undefined) return entry
+    }
+    return undefined
+  }
 
   /** The next identifier not held by any entry; each is handed out once per 65535. */
   allocate (): number {
@@ -113,37 +145,37 @@ class SessionQueue {
   }
 
   remove (entry: Entry): void {
-    this.entries.delete(entry)
+    this.entries.delete(entry.arrival)
     this.byCounter.delete(entry.key)
     if (entry.messageId !== undefined && this.byId.get(entry.messageId) === entry) this.byId.delete(entry.messageId)
   }
 
-  /** Entries `client` has not sent yet, read as the replay asks (new ones included), as packets to send. */
-  * replay (client: Client): Generator<Queued> {
-    for (const entry of this.entries) {
-      if (entry.sentOn === client) continue
-      const { brokerId, brokerCounter } = entry.packet
-      const resent = entry.messageId !== undefined
-      const messageId = entry.messageId ?? this.allocate()
-      yield entry.cmd === 'pubrel'
-        ? { cmd: 'pubrel', messageId, brokerId, brokerCounter }
-        : { ...entry.packet, messageId, dup: resent }
-    }
+  /** The packet the replay sends for `entry`. */
+  toSend (entry: Entry): Queued {
+    const { brokerId, brokerCounter } = entry.packet
+    const resent = entry.messageId !== undefined
+    const messageId = entry.messageId ?? this.allocate()
+    return entry.cmd === 'pubrel'
+      ? { cmd: 'pubrel', messageId, brokerId, brokerCounter }
+      : { ...entry.packet, messageId, dup: resent }
   }
 }
 
 export class SessionQueuePersistence extends MemoryPersistence {
   private readonly queues = new Map<string, SessionQueue>()
-  /** The newest connection of each client id: the only one that may claim its session's messages. */
+  /** The newest connection of each client id: the only one that may take its session's messages. */
   private readonly owners = new Map<string, Client>()
+  /** Connections whose replay is not over yet: the live path leaves queued messages to it. */
+  private readonly replaying = new WeakSet<Client>()
   /** Packets Aedes passed to outgoingUpdate: in authorizeForward, those come from the replay. */
   private readonly updated = new WeakSet<object>()
-  /** Replayed packets not to send: already sent on this connection, or acknowledged meanwhile. */
+  /** Replayed packets not to send: sent on this connection already, or acknowledged meanwhile. */
   private readonly skipped = new WeakSet<object>()
 
   /** Aedes's `authenticate` hook: the embedded broker accepts everyone; this connection now owns its session. */
   readonly authenticate = (client: Client, _username: unknown, _password: unknown, done: (error: null, success: boolean) => void): void => {
     this.owners.set(client.id, client)
+    this.replaying.add(client)
     done(null, true)
   }
 
@@ -159,12 +191,12 @@ export class SessionQueuePersistence extends MemoryPersistence {
     if (this.owners.get(client.id) === client) this.owners.delete(client.id)
   }
 
-  async outgoingEnqueue (sub: { clientId: string }, packet: Queued): Promise<void> {
-    this.queueOf(sub.clientId).add(packet)
+  async outgoingEnqueue (sub: { clientId: string, qos?: number }, packet: Queued): Promise<void> {
+    this.enqueue(sub, packet)
   }
 
-  async outgoingEnqueueCombi (subs: { clientId: string }[], packet: Queued): Promise<void> {
-    for (const sub of subs) this.queueOf(sub.clientId).add(packet)
+  async outgoingEnqueueCombi (subs: { clientId: string, qos?: number }[], packet: Queued): Promise<void> {
+    for (const sub of subs) this.enqueue(sub, packet)
   }
 
   /**
@@ -191,6 +223,7 @@ export class SessionQueuePersistence extends MemoryPersistence {
     } else {
       queue.claim(entry, client, packet.messageId ?? queue.allocate())
     }
+    if (queue !== undefined) this.handled(queue, client, packet)
   }
 
   /** PUBACK and PUBCOMP (and Aedes's own clean-ups): the entry with that identifier is done. */
@@ -200,14 +233,22 @@ export class SessionQueuePersistence extends MemoryPersistence {
     const entry = queue?.ofId(packet.messageId)
     if (queue === undefined || entry === undefined) return undefined
     queue.remove(entry)
-    if (queue.size === 0) this.queues.delete(client.id)
     return entry.packet
   }
 
+  /** The replay Aedes runs after CONNACK: over once everything queued, new messages included, is sent. */
   outgoingStream (client: Client): Readable {
-    const queue = this.queues.get(client.id)
-    // One packet at a time: what is read ahead may be sent live meanwhile.
-    return Readable.from(queue === undefined ? [] : queue.replay(client), { highWaterMark: 1 })
+    const queue = this.queueOf(client.id)
+    const replay: Replay = { client, pending: new Set(), wake: () => {} }
+    const stream = Readable.from(this.replay(replay, queue, () => stream.destroyed), { highWaterMark: 1 })
+    // A connection that dies mid-replay: let the replay see it and end.
+    stream.once('close', () => replay.wake())
+    return stream
+  }
+
+  private enqueue (sub: { clientId: string, qos?: number }, packet: Queued): void {
+    const qos = Math.min(packet.qos ?? 0, sub.qos ?? packet.qos ?? 0)
+    this.queueOf(sub.clientId).add(packet, qos)
   }
 
   private queueOf (clientId: string): SessionQueue {
@@ -225,11 +266,42 @@ export class SessionQueuePersistence extends MemoryPersistence {
     const queue = this.queueOf(client.id)
     const entry = packet.brokerId ? queue.ofCounter(packet) : undefined
     if (entry === undefined) return { ...packet, messageId: queue.allocate() }
-    // Sent here by the replay already, or sent on an earlier connection: the
-    // replay (re)sends it, with its original identifier.
-    if (entry.sentOn === client || entry.messageId !== undefined) return null
+    // The replay sends it (in order, with its identifier if it was sent before), or has sent it.
+    if (this.replaying.has(client) || entry.sentOn === client || entry.messageId !== undefined) return null
     const messageId = queue.allocate()
     queue.claim(entry, client, messageId)
     return { ...packet, messageId }
+  }
+
+  /** Aedes has taken the replay's packet for `packet`'s message in hand: one fewer to wait for. */
+  private handled (queue: SessionQueue, client: Client, packet: Queued): void {
+    for (const replay of queue.replays) {
+      if (replay.client === client && replay.pending.delete(counterKey(packet)) && replay.pending.size === 0) replay.wake()
+    }
+  }
+
+  private async * replay (replay: Replay, queue: SessionQueue, closed: () => boolean): AsyncGenerator<Queued> {
+    const client = replay.client
+    queue.replays.add(replay)
+    try {
+      let after = 0
+      while (!closed()) {
+        const entry = queue.next(after)
+        if (entry !== undefined) {
+          after = entry.arrival
+          if (entry.sentOn === client) continue
+          replay.pending.add(entry.key)
+          yield queue.toSend(entry)
+        } else if (replay.pending.size === 0) {
+          // Everything read has been sent, nothing new came: from now on the live path sends.
+          this.replaying.delete(client)
+          return
+        } else {
+          await new Promise<void>((resolve) => { replay.wake = resolve })
+        }
+      }
+    } finally {
+      queue.replays.delete(replay)
+    }
   }
 }

@@ -5,10 +5,13 @@
  * message exactly once, through the gateway as straight to the broker.
  *
  * Targets: Mosquitto straight over TCP (the control), the gateway in front
- * of Mosquitto, and the gateway with its embedded broker. The publisher
+ * of Mosquitto, the gateway with its embedded broker, and that broker's own
+ * TCP port (plain MQTT clients of `npm start`). The publisher
  * always talks to the broker straight over TCP. The races this guards
  * against (issue 13) hit about one reconnect in two, so each case runs
  * several rounds; the embedded broker, where they lived, runs the most.
+ * Order is checked as well: Mosquitto keeps publish order across the
+ * reconnect, and so must the gateway.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -65,17 +68,19 @@ async function mosquittoEndpoints (viaGateway: boolean): Promise<Endpoints> {
   }
 }
 
-async function embeddedEndpoints (): Promise<Endpoints> {
+async function embeddedEndpoints (viaTcp: boolean): Promise<Endpoints> {
   const tcpPort = await freePort()
   const gateway = await startGateway({ tcpPort })
-  return { subscriber: gateway.url, publisher: `mqtt://127.0.0.1:${tcpPort}`, close: gateway.close }
+  const tcpUrl = `mqtt://127.0.0.1:${tcpPort}`
+  return { subscriber: viaTcp ? tcpUrl : gateway.url, publisher: tcpUrl, close: gateway.close }
 }
 
 const TARGETS: readonly TargetSpec[] = [
   { name: 'straight to Mosquitto (control)', versions: [4, 5], rounds: 2, start: async () => await mosquittoEndpoints(false) },
   { name: 'gateway → Mosquitto', versions: [4, 5], rounds: 2, start: async () => await mosquittoEndpoints(true) },
   // Aedes 1.x speaks MQTT 3.1 and 3.1.1 only.
-  { name: 'gateway → embedded broker', versions: [4], rounds: 6, start: embeddedEndpoints }
+  { name: 'gateway → embedded broker', versions: [4], rounds: 6, start: async () => await embeddedEndpoints(false) },
+  { name: 'embedded broker on its own TCP port', versions: [4], rounds: 3, start: async () => await embeddedEndpoints(true) }
 ]
 
 function listed (counts: Uint8Array, keep: (count: number) => boolean): string {
@@ -90,6 +95,7 @@ function judge (result: RoundResult, qos: Qos): void {
   assert.equal(result.droppedAfterReconnect, 0, `the connection after the reconnect must hold; ${what}`)
   assert.equal(result.missing, 0, `every message must arrive by the end of the first reconnect; ${what}`)
   if (qos === 2) assert.equal(result.duplicates, 0, `QoS 2 is exactly once; ${what}`)
+  assert.equal(result.outOfOrder, 0, `messages arrive in publish order, as straight to Mosquitto; ${what}, ${result.outOfOrder} out of order`)
 }
 
 async function rounds (t: TestContext, relay: Relay, endpoints: Endpoints, target: TargetSpec, version: Version, qos: Qos, mode: KillMode): Promise<void> {

@@ -12,6 +12,8 @@
  * the CONNACK before `await connect` would resume, and a handler attached
  * after it silently misses them. One MqttClient is reconnected (not a new
  * one), so its QoS 2 receive state survives, as in a real application.
+ * Order is measured too: a message reaching the application for the first
+ * time after a later one did counts as out of order.
  */
 import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
@@ -43,6 +45,8 @@ export interface RoundResult {
   counts: Uint8Array
   missing: number
   duplicates: number
+  /** First arrivals of a message after a later-published one had arrived. */
+  outOfOrder: number
   /** Times the second connection ended without the test asking (must be 0). */
   droppedAfterReconnect: number
   /** Whether the broker said it still had the session on the reconnect. */
@@ -84,6 +88,8 @@ class Subscriber {
   readonly client: MqttClient
   readonly counts: Uint8Array
   distinct = 0
+  outOfOrder = 0
+  private latest = -1
   lastArrival = Date.now()
   private phase: 'first' | 'reconnecting' | 'second' | 'done' = 'first'
   droppedAfterReconnect = 0
@@ -104,6 +110,8 @@ class Subscriber {
     this.counts[seq] = Math.min(before + 1, 255)
     this.lastArrival = Date.now()
     if (before === 0) {
+      if (seq < this.latest) this.outOfOrder++
+      this.latest = Math.max(this.latest, seq)
       this.distinct++
       this.onDistinct(this.distinct)
     }
@@ -190,6 +198,7 @@ export async function runRound (spec: RoundSpec): Promise<RoundResult> {
     counts: subscriber.counts,
     missing,
     duplicates,
+    outOfOrder: subscriber.outOfOrder,
     droppedAfterReconnect: subscriber.droppedAfterReconnect,
     sessionPresent: subscriber.sessionPresent,
     ms: Date.now() - started
