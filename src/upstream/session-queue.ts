@@ -96,7 +96,11 @@ class SessionQueue {
   private readonly byId = new Map<number, Entry>()
   readonly replays = new Set<Replay>()
   private lastArrival = 0
-  private nextId = 1
+  // Random, as Aedes's own: identifiers of a session's earlier queue may still be in flight.
+  private nextId = 1 + Math.floor(Math.random() * MAX_PACKET_ID)
+
+  /** Nothing queued and no replay reading: the queue can go. */
+  get idle (): boolean { return this.entries.size === 0 && this.replays.size === 0 }
 
   /** Queues `packet` at `qos`: the lower of its own and the subscription's [MQTT-3.8.4-8]; one entry per message. */
   add (packet: Queued, qos: number): void {
@@ -186,6 +190,9 @@ export class SessionQueuePersistence extends MemoryPersistence {
     return this.forwardLive(client, packet)
   }
 
+  /** Sessions with a queue: those owed messages, or replaying. */
+  get queuedSessions (): number { return this.queues.size }
+
   /** For the broker's 'clientDisconnect' event. */
   clientGone (client: Client): void {
     if (this.owners.get(client.id) === client) this.owners.delete(client.id)
@@ -233,12 +240,18 @@ export class SessionQueuePersistence extends MemoryPersistence {
     const entry = queue?.ofId(packet.messageId)
     if (queue === undefined || entry === undefined) return undefined
     queue.remove(entry)
+    if (queue.idle) this.queues.delete(client.id)
     return entry.packet
   }
 
   /** The replay Aedes runs after CONNACK: over once everything queued, new messages included, is sent. */
   outgoingStream (client: Client): Readable {
-    const queue = this.queueOf(client.id)
+    const queue = this.queues.get(client.id)
+    if (queue === undefined) {
+      // Nothing queued: what arrives from now on goes out live.
+      this.replaying.delete(client)
+      return Readable.from([])
+    }
     const replay: Replay = { client, pending: new Set(), wake: () => {} }
     const stream = Readable.from(this.replay(replay, queue, () => stream.destroyed), { highWaterMark: 1 })
     // A connection that dies mid-replay: let the replay see it and end.
@@ -263,7 +276,9 @@ export class SessionQueuePersistence extends MemoryPersistence {
   private forwardLive (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     // A connection already taken over: the session lives on in the new one.
     if (this.owners.get(client.id) !== client) return null
-    const queue = this.queueOf(client.id)
+    const queue = this.queues.get(client.id)
+    // Not queued (a retained message sent on SUBSCRIBE): Aedes numbers it, unless identifiers are in flight here.
+    if (queue === undefined) return packet
     const entry = packet.brokerId ? queue.ofCounter(packet) : undefined
     if (entry === undefined) return { ...packet, messageId: queue.allocate() }
     // The replay sends it (in order, with its identifier if it was sent before), or has sent it.
@@ -302,6 +317,7 @@ export class SessionQueuePersistence extends MemoryPersistence {
       }
     } finally {
       queue.replays.delete(replay)
+      if (queue.idle && this.queues.get(client.id) === queue) this.queues.delete(client.id)
     }
   }
 }

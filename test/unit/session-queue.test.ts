@@ -206,6 +206,18 @@ describe('session queues of the embedded broker', () => {
     assert.deepEqual(sent.map((p) => [p.brokerCounter, p.qos]), [[1, 2], [2, 1]])
   })
 
+  it('keeps no queue for a session that is owed nothing', async () => {
+    const queues = new SessionQueuePersistence()
+    for (let n = 0; n < 50; n++) await connect(queues, connection(`clean-${n}`, true))
+    const c1 = connection('s')
+    await connect(queues, c1)
+    await enqueue(queues, 1)
+    const sent = await live(queues, c1, message(1))
+    assert.equal(queues.queuedSessions, 1)
+    assert.ok(sent !== null && await ack(queues, c1, sent.messageId))
+    assert.equal(queues.queuedSessions, 0)
+  })
+
   it('passes clean sessions and QoS 0 through untouched', () => {
     const queues = new SessionQueuePersistence()
     const packet = message(1)
