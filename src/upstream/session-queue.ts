@@ -75,13 +75,6 @@ interface Entry {
   sentOn: Client | undefined
 }
 
-/** One connection's replay: the packets it has read and Aedes has not yet handled, and its wake-up. */
-interface Replay {
-  readonly client: Client
-  readonly pending: Set<string>
-  wake: () => void
-}
-
 const MAX_PACKET_ID = 65535
 
 function counterKey (packet: Queued): string {
@@ -94,7 +87,7 @@ class SessionQueue {
   private readonly entries = new Map<number, Entry>()
   private readonly byCounter = new Map<string, Entry>()
   private readonly byId = new Map<number, Entry>()
-  readonly replays = new Set<Replay>()
+  readonly replays = new Set<ReplayStream>()
   private lastArrival = 0
   // Random, as Aedes's own: identifiers of a session's earlier queue may still be in flight.
   private nextId = 1 + Math.floor(Math.random() * MAX_PACKET_ID)
@@ -162,6 +155,68 @@ class SessionQueue {
     return entry.cmd === 'pubrel'
       ? { cmd: 'pubrel', messageId, brokerId, brokerCounter }
       : { ...entry.packet, messageId, dup: resent }
+  }
+}
+
+/**
+ * One connection's replay, as the stream Aedes reads after CONNACK: the
+ * session's queue in order, entries added meanwhile included, one packet at
+ * a time. It ends once nothing is left and Aedes has handled every packet it
+ * read (`handled`), and only then lets the live path send (`onEnd(true)`;
+ * `onEnd(false)` when the connection died first).
+ * (A plain stream, not an async generator: a generator waiting for new
+ * entries could not be interrupted when the connection dies.)
+ */
+class ReplayStream extends Readable {
+  /** Messages (counter keys) read and not yet handled by Aedes. */
+  private readonly pending = new Set<string>()
+  private after = 0
+  private waiting = false
+  private over = false
+
+  constructor (readonly client: Client, private readonly queue: SessionQueue, private readonly onEnd: (complete: boolean) => void) {
+    super({ objectMode: true, highWaterMark: 1 })
+    queue.replays.add(this)
+  }
+
+  override _read (): void { this.pump() }
+
+  /** A new entry, or a packet handled: go on if the replay was waiting for one. */
+  wake (): void {
+    if (this.waiting) this.pump()
+  }
+
+  handled (key: string): void {
+    if (this.pending.delete(key) && this.pending.size === 0) this.wake()
+  }
+
+  override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
+    this.finish(false)
+    callback(error)
+  }
+
+  private finish (complete: boolean): void {
+    if (this.over) return
+    this.over = true
+    this.queue.replays.delete(this)
+    this.onEnd(complete)
+  }
+
+  private pump (): void {
+    this.waiting = false
+    for (let entry = this.queue.next(this.after); entry !== undefined; entry = this.queue.next(this.after)) {
+      this.after = entry.arrival
+      if (entry.sentOn === this.client) continue
+      this.pending.add(entry.key)
+      if (!this.push(this.queue.toSend(entry))) return
+    }
+    if (this.pending.size > 0) {
+      this.waiting = true
+      return
+    }
+    // Everything read has been sent, nothing new came: from now on the live path sends.
+    this.finish(true)
+    this.push(null)
   }
 }
 
@@ -252,11 +307,10 @@ export class SessionQueuePersistence extends MemoryPersistence {
       this.replaying.delete(client)
       return Readable.from([])
     }
-    const replay: Replay = { client, pending: new Set(), wake: () => {} }
-    const stream = Readable.from(this.replay(replay, queue, () => stream.destroyed), { highWaterMark: 1 })
-    // A connection that dies mid-replay: let the replay see it and end.
-    stream.once('close', () => replay.wake())
-    return stream
+    return new ReplayStream(client, queue, (complete) => {
+      if (complete) this.replaying.delete(client)
+      if (queue.idle && this.queues.get(client.id) === queue) this.queues.delete(client.id)
+    })
   }
 
   private enqueue (sub: { clientId: string, qos?: number }, packet: Queued): void {
@@ -291,33 +345,7 @@ export class SessionQueuePersistence extends MemoryPersistence {
   /** Aedes has taken the replay's packet for `packet`'s message in hand: one fewer to wait for. */
   private handled (queue: SessionQueue, client: Client, packet: Queued): void {
     for (const replay of queue.replays) {
-      if (replay.client === client && replay.pending.delete(counterKey(packet)) && replay.pending.size === 0) replay.wake()
-    }
-  }
-
-  private async * replay (replay: Replay, queue: SessionQueue, closed: () => boolean): AsyncGenerator<Queued> {
-    const client = replay.client
-    queue.replays.add(replay)
-    try {
-      let after = 0
-      while (!closed()) {
-        const entry = queue.next(after)
-        if (entry !== undefined) {
-          after = entry.arrival
-          if (entry.sentOn === client) continue
-          replay.pending.add(entry.key)
-          yield queue.toSend(entry)
-        } else if (replay.pending.size === 0) {
-          // Everything read has been sent, nothing new came: from now on the live path sends.
-          this.replaying.delete(client)
-          return
-        } else {
-          await new Promise<void>((resolve) => { replay.wake = resolve })
-        }
-      }
-    } finally {
-      queue.replays.delete(replay)
-      if (queue.idle && this.queues.get(client.id) === queue) this.queues.delete(client.id)
+      if (replay.client === client) replay.handled(counterKey(packet))
     }
   }
 }

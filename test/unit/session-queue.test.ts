@@ -9,6 +9,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { withTimeout } from '../helpers/wait.js'
 import type { AedesPublishPacket, Client } from 'aedes'
 import { SessionQueuePersistence } from '../../src/upstream/session-queue.js'
 
@@ -113,6 +115,21 @@ describe('session queues of the embedded broker', () => {
     assert.equal((next.value as Sent).brokerCounter, 2)
     await replayed(queues, c1, next.value as Sent)
     assert.equal((await reader.next()).done, true)
+  })
+
+  it('ends a replay waiting for Aedes when its connection dies, and keeps the message for the next', async () => {
+    const queues = new SessionQueuePersistence()
+    const c1 = connection('s')
+    queues.authenticate(c1, undefined, undefined, () => {})
+    await enqueue(queues, 1)
+    const stream = queues.outgoingStream(c1)
+    const reader = stream[Symbol.asyncIterator]()
+    await reader.next()
+    const waiting = reader.next() // the replay now waits for Aedes to handle message 1
+    stream.destroy()
+    await withTimeout(once(stream, 'close'), 1000, 'the replay stream to close')
+    await waiting.catch(() => {})
+    assert.deepEqual(counters(await connect(queues, connection('s'))), [1])
   })
 
   it('skips in the replay a message the old connection\'s late ack completed meanwhile', async () => {
