@@ -12,7 +12,7 @@
  */
 import type { Duplex } from 'node:stream'
 import { closeReasons, CloseCode } from '../errors.js'
-import type { CloseInitiator, CloseReason } from '../errors.js'
+import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
@@ -109,10 +109,6 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
-  private closeInitiator: CloseInitiator = 'gateway'
-  private closeReason: CloseReason = 'shutdown'
-  private closeCode: number | undefined
-  private closeDetail: string | undefined
 
   // First packets.
   private readonly gate: ConnectGate
@@ -686,11 +682,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   /** Records who closed first and why; starts the close timer. Once only. */
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
-    if (!this.life.on('close')) return
-    this.closeReason = reason
-    this.closeInitiator = closeReasons[reason].initiator
-    this.closeDetail = detail
-    this.closeCode = code
+    if (!this.life.close(reason, detail, code)) return
     // The reader goes on: data is dropped (state is no longer open), but the
     // client's answering close frame must still end the TCP connection.
     this.deadlines.clear(Deadline.idle)
@@ -719,10 +711,10 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       protocolVersion: this.protocolVersion,
       connackCode: this.connack,
       broker: this.broker,
-      initiator: this.closeInitiator,
-      reason: this.closeReason,
-      closeCode: this.closeCode,
-      detail: this.closeDetail,
+      initiator: this.life.record.initiator,
+      reason: this.life.record.reason,
+      closeCode: this.life.record.code,
+      detail: this.life.record.detail,
       durationMs: performance.now() - this.openedAt,
       bytesFromClient: this.bytesFromClient,
       bytesToClient: this.bytesToClient,
