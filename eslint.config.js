@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'bench/results/**', 'test/interop/browser/*.bundle.js'] },
+  { ignores: ['dist/**', 'bench/dist/**', 'node_modules/**', '.tmp/**', 'bench/results/**', 'test/interop/browser/*.bundle.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -11,5 +11,5 @@ export default tseslint.config(
       'no-console': 'error'
     }
   },
-  { files: ['src/cli/**', 'src/bench/**', 'bench/**', 'test/**'], rules: { 'no-console': 'off' } }
+  { files: ['src/cli/**', 'bench/**', 'test/**'], rules: { 'no-console': 'off' } }
 )

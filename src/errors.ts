@@ -17,10 +17,64 @@ export class GatewayError extends Error {
 /** An option failed validation; the message names it. */
 export class InvalidOptionError extends GatewayError {
   readonly option: string
-  constructor (option: string, problem: string) {
-    super('MWG_ERR_INVALID_OPTION', `option "${option}" ${problem}`)
+  constructor (option: string, problem: string, code = 'MWG_ERR_INVALID_OPTION') {
+    super(code, `option "${option}" ${problem}`)
     this.name = 'InvalidOptionError'
     this.option = option
+  }
+}
+
+// Start-up failures (issue 11): the options are valid, but the machine
+// refused. The CLI prints one line naming the option and exits 1 (2 is for
+// invalid options).
+
+/** What a system error code means, in words, for a one-line message. */
+function describeErrno (err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE': return 'address already in use'
+    case 'EACCES': return 'permission denied'
+    case 'EADDRNOTAVAIL': return 'address not available on this machine'
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN': return 'host name not found'
+    case 'ENOENT': return 'no such file'
+    case 'EISDIR': return 'is a directory'
+    default: return err.code ?? err.message
+  }
+}
+
+/** A listener (the WebSocket port, the embedded broker's TCP port, the admin port) could not bind. */
+export class ListenError extends GatewayError {
+  /** The option that names the port: `port`, `tcpPort` or `adminPort`. */
+  readonly option: string
+  /** `host:port`, IPv6 hosts in brackets. */
+  readonly address: string
+  /** What went wrong, in words: "address already in use". */
+  readonly problem: string
+  /** The system error code, e.g. `EADDRINUSE`. */
+  readonly errno: string | undefined
+  constructor (option: string, address: string, cause: NodeJS.ErrnoException) {
+    const problem = describeErrno(cause)
+    super('MWG_ERR_LISTEN', `cannot listen on ${address} (${option}): ${problem}`)
+    this.name = 'ListenError'
+    this.option = option
+    this.address = address
+    this.problem = problem
+    this.errno = cause.code
+  }
+}
+
+/**
+ * A file an option names (certificate, key, CA, JWT key) cannot be read.
+ * Still an InvalidOptionError, for callers that catch those; its own code.
+ */
+export class UnreadableFileError extends InvalidOptionError {
+  readonly path: string
+  readonly problem: string
+  constructor (option: string, path: string, cause: NodeJS.ErrnoException) {
+    super(option, `cannot read ${path}: ${cause.code ?? String(cause)}`, 'MWG_ERR_READ_FILE')
+    this.name = 'UnreadableFileError'
+    this.path = path
+    this.problem = describeErrno(cause)
   }
 }
 
@@ -45,7 +99,10 @@ export const upgradeRejections = {
   limit_handshakes: { status: 503, message: 'Too many connections being opened' },
   closing: { status: 503, message: 'Gateway is shutting down' },
   upstream_unreachable: { status: 502, message: 'MQTT broker unreachable' },
-  upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' }
+  upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' },
+  // Edge hardening (issue 11): a WebSocket opens with GET only (RFC 6455 §4.1);
+  // CONNECT (a forward-proxy request) is answered the same way, with Allow: GET.
+  method: { status: 405, message: 'A WebSocket upgrade uses GET' }
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type UpgradeRejection = keyof typeof upgradeRejections
@@ -56,6 +113,7 @@ export const CloseCode = {
   goingAway: 1001,
   protocolError: 1002,
   unsupportedData: 1003,
+  invalidPayload: 1007,
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
@@ -75,9 +133,15 @@ export const closeReasons = {
   client_error: { initiator: 'client', code: CloseCode.normal },
   broker_close: { initiator: 'broker', code: CloseCode.normal },
   broker_error: { initiator: 'broker', code: CloseCode.internalError },
+  // The broker's first bytes were not a CONNACK (not MQTT, or a wrong port).
+  broker_protocol_error: { initiator: 'broker', code: CloseCode.internalError },
+  // The broker accepted TCP but never answered the CONNECT.
+  connack_timeout: { initiator: 'broker', code: CloseCode.tryAgainLater },
   text_frame: { initiator: 'gateway', code: CloseCode.unsupportedData },
   message_too_big: { initiator: 'gateway', code: CloseCode.messageTooBig },
   protocol_error: { initiator: 'gateway', code: CloseCode.protocolError },
+  // A close frame whose reason is not UTF-8 [RFC 6455 §8.1].
+  invalid_utf8: { initiator: 'gateway', code: CloseCode.invalidPayload },
   malformed_packet: { initiator: 'gateway', code: CloseCode.protocolError },
   connect_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
   idle_timeout: { initiator: 'gateway', code: CloseCode.goingAway },

@@ -19,7 +19,8 @@ export interface ConnectionOpenEvent {
   gateway: GatewayRef
   connectionId: number
   remoteAddress: string
-  remotePort: number
+  /** The TCP peer's port; undefined when the address came from a proxy header that gave none. */
+  remotePort: number | undefined
   path: string
   subprotocol: string | undefined
   /** Milliseconds from the upgrade request to the 101 answer (includes the upstream connect). */

@@ -5,11 +5,10 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { once } from 'node:events'
 import { Bridge } from './bridge/bridge.js'
 import type { BridgeContext } from './bridge/bridge.js'
 import { ClientRegistry } from './bridge/registry.js'
-import { CloseCode, upgradeRejections } from './errors.js'
+import { CloseCode, ListenError, upgradeRejections } from './errors.js'
 import type { UpgradeRejection } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
@@ -19,7 +18,7 @@ import { changedOptions, resolveOptions, upstreamList } from './options.js'
 import { AdminServer } from './server/admin.js'
 import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
-import { createListener, reloadCertificates } from './server/listener.js'
+import { createListener, hostPort, listenOn, reloadCertificates } from './server/listener.js'
 import { rejectUpgrade } from './server/reject.js'
 import { UpgradeHandler } from './server/upgrade.js'
 import type { AcceptedUpgrade, UpgradeHost } from './server/upgrade.js'
@@ -110,6 +109,8 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   /** Traffic of connections already closed. */
   private readonly closedTotals = { bytesFromClients: 0, bytesToClients: 0, packetsFromClients: 0, packetsToClients: 0 }
   closing = false
+  /** Sockets already answered by onClientError. */
+  private readonly refusedSockets = new WeakSet<Duplex>()
 
   constructor (options: CreateGatewayOptions, internal: InternalOptions = {}) {
     const { logger, ...rest } = options
@@ -119,6 +120,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.upgrades = new UpgradeHandler(this)
     this.server = createListener(this.options, this.onRequest)
     this.server.on('upgrade', this.upgrades.handle)
+    this.server.on('connect', this.upgrades.refuseConnect)
     this.server.on('clientError', this.onClientError)
   }
 
@@ -135,8 +137,28 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     return this.bridges.size + this.pendingUpgrades
   }
 
+  /**
+   * Starts the upstream (or the embedded broker and its TCP listener), the
+   * WebSocket listener and the admin listener. If any of them fails (a port
+   * taken: a ListenError naming the option and the address), whatever was
+   * already opened is closed again before the promise rejects, so that a
+   * process whose start failed can exit.
+   */
   async listen (): Promise<GatewayAddress> {
     this.stopLogging = logLifecycle(this, this.logger)
+    try {
+      await this.startUpstream()
+      await listenOn(this.server, 'port', this.options.port, this.options.host)
+      await this.listenAdmin()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    this.logStart()
+    return this.address()
+  }
+
+  private async startUpstream (): Promise<void> {
     const { upstream, upstreamConnectTimeout: timeout } = this.options
     if (upstream !== undefined) {
       const members = upstreamList(upstream).map((url) => new TcpUpstream(new URL(url), timeout, {
@@ -148,18 +170,17 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       this.upstreamImpl = members.length === 1
         ? members[0] as TcpUpstream
         : new UpstreamPool(members, this.options.upstreamStrategy, this.options.upstreamBackoff)
-    } else {
-      const broker = await EmbeddedBroker.start(this.options)
-      this.upstreamImpl = broker
-      if (this.options.tcpPort !== 0) {
-        this.embeddedTcp = await broker.listenTcp(this.options.tcpPort, this.options.tcpHost ?? this.options.host)
-      }
+      return
     }
-    this.server.listen(this.options.port, this.options.host)
-    await once(this.server, 'listening')
-    await this.listenAdmin()
-    this.logStart()
-    return this.address()
+    const broker = await EmbeddedBroker.start(this.options)
+    this.upstreamImpl = broker
+    if (this.options.tcpPort === 0) return
+    const host = this.options.tcpHost ?? this.options.host
+    try {
+      this.embeddedTcp = await broker.listenTcp(this.options.tcpPort, host)
+    } catch (err) {
+      throw new ListenError('tcpPort', hostPort(host, this.options.tcpPort), err as NodeJS.ErrnoException)
+    }
   }
 
   /** One line with where it listens, where it bridges to, and every option not at its default. */
@@ -176,17 +197,12 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     }, `gateway started: ${address.url} → ${address.upstream}`)
   }
 
-  /** Starts the admin listener (unless adminPort is 0); if it cannot bind, the gateway stops again. */
+  /** Starts the admin listener (unless adminPort is 0). */
   private async listenAdmin (): Promise<void> {
     if (this.options.adminPort === 0) return
     const probe = this.options.upstream === undefined ? undefined : this.upstream
     this.admin = new AdminServer(this, { description: this.upstream.description, probe }, this.internal.admin)
-    try {
-      this.adminBound = await this.admin.listen()
-    } catch (err) {
-      await this.close()
-      throw err
-    }
+    this.adminBound = await this.admin.listen()
   }
 
   address (): GatewayAddress {
@@ -234,7 +250,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     const link = accepted.link
     const bridge = new Bridge(this, {
       connectionId: this.nextConnectionId++,
-      client: accepted.client,
+      channel: accepted.channel,
       upstream: link,
       remoteAddress: accepted.remoteAddress,
       auth: accepted.auth
@@ -275,21 +291,32 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.closedTotals.packetsToClients += bridge.packetsToClient
   }
 
-  /** A request the HTTP parser refused: too large, too slow, or not HTTP. */
+  /**
+   * A request the HTTP parser refused: too large, too slow, or not HTTP.
+   * Answered once per socket: after a 408 or 431 the parser can still fail
+   * on the bytes (or the FIN) that follow, and that is the same refusal: the
+   * answer is on its way and rejectUpgrade's timer destroys the socket.
+   */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
-    const reason: UpgradeRejection = err.code === 'HPE_HEADER_OVERFLOW'
-      ? 'header_too_large'
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'handshake_timeout' : 'bad_request'
+    if (this.refusedSockets.has(socket)) return
+    this.refusedSockets.add(socket)
+    const reason = clientErrorReason(err)
     const { status, message } = upgradeRejections[reason]
+    // wss:// forwards TLS failures here too (https.Server): before the
+    // handshake there is no session to answer in, only a socket to close.
+    const tls = isTlsLayerError(err)
     publish('reject', {
       gateway: this,
       reason,
       status,
       remoteAddress: (socket as Socket).remoteAddress ?? '',
       path: '',
-      detail: err.code ?? err.message
+      detail: err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
+        ? `${err.code}: no TLS handshake within ${this.options.handshakeTimeout} ms (closed without an answer)`
+        : err.code ?? err.message
     })
-    rejectUpgrade(socket, status, message)
+    if (tls) socket.destroy()
+    else rejectUpgrade(socket, status, message)
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -301,6 +328,21 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
 }
 
 const STAGGER_TICK_MS = 20
+
+/** The refusal a parser, timeout or TLS error stands for. */
+function clientErrorReason (err: NodeJS.ErrnoException): UpgradeRejection {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW': return 'header_too_large'
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT': return 'handshake_timeout'
+    default: return 'bad_request'
+  }
+}
+
+/** Errors of the TLS layer (Node's ERR_TLS_*, OpenSSL's ERR_SSL_*), not of HTTP. */
+function isTlsLayerError (err: NodeJS.ErrnoException): boolean {
+  return err.code?.startsWith('ERR_TLS_') === true || err.code?.startsWith('ERR_SSL_') === true
+}
 
 /** Shuts bridges down in even batches over `drainMs`, one timer for all. */
 function closeStaggered (bridges: Bridge[], drainMs: number, code: number): Promise<void> {

@@ -6,7 +6,8 @@
  * the option. The rest of the code trusts the frozen result.
  */
 import { InvalidOptionError } from './errors.js'
-import { isCidr } from './server/client-address.js'
+import { CLIENT_ADDRESS_HEADERS, isCidr } from './server/client-address.js'
+import type { ClientAddressHeader } from './server/client-address.js'
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
 
@@ -52,8 +53,10 @@ export interface GatewayOptions {
   allowedOrigins: string[]
   /** With allowedOrigins set: accept requests that carry no Origin header (devices, native apps). */
   allowMissingOrigin: boolean
-  /** Reverse proxies (CIDRs) whose X-Forwarded-For / Forwarded headers are believed. */
+  /** Reverse proxies (CIDRs) whose clientAddressHeader is believed. */
   trustedProxies: string[]
+  /** The one header the trusted proxies write the client's address into; every other is ignored. */
+  clientAddressHeader: ClientAddressHeader
   /** Most concurrent connections from one address (429 over it); 0 = no limit. */
   maxConnectionsPerIp: number
   /** Sustained connects per second from one address (429 over it); 0 = no limit. */
@@ -68,7 +71,7 @@ export interface GatewayOptions {
   maxConnections: number
   /** Most upgrades in progress at once (each waits on a broker connect); further ones get 503. */
   maxPendingUpgrades: number
-  /** Milliseconds a client has to send its whole upgrade request (slow-loris sockets are closed). */
+  /** Milliseconds a client has to finish the TLS handshake (wss://), then as many to send its whole upgrade request. */
   handshakeTimeout: number
   /** Largest upgrade request header block in bytes (431 over it). */
   maxHeaderSize: number
@@ -76,6 +79,8 @@ export interface GatewayOptions {
   upstreamConnectTimeout: number
   /** Milliseconds a new connection may take to send its CONNECT packet. */
   firstPacketTimeout: number
+  /** Milliseconds the broker has to answer a client's CONNECT with a CONNACK. */
+  connackTimeout: number
   /** Milliseconds to wait for the peer's close frame / FIN before destroying the socket. */
   closeTimeout: number
   /** CLI shutdown (SIGTERM/SIGINT): milliseconds over which connections are closed, evenly. */
@@ -120,6 +125,8 @@ export interface GatewayOptions {
   jwtUsernameClaim: string | undefined
   /** Token check: seconds of clock skew allowed on exp / nbf. */
   jwtClockTolerance: number
+  /** Token check: accept tokens without an exp claim (they never expire); refused (401) by default. */
+  jwtAllowNoExp: boolean
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -145,6 +152,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   allowedOrigins: Object.freeze([]) as unknown as string[],
   allowMissingOrigin: true,
   trustedProxies: Object.freeze([]) as unknown as string[],
+  // What nginx's $proxy_add_x_forwarded_for, HAProxy's `option forwardfor`
+  // and most cloud load balancers append.
+  clientAddressHeader: 'x-forwarded-for',
   // Off by default: whole fleets often share one NAT address.
   maxConnectionsPerIp: 0,
   connectRatePerIp: 0,
@@ -166,6 +176,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   maxHeaderSize: 16 * 1024,
   upstreamConnectTimeout: 5000,
   firstPacketTimeout: 10_000,
+  // Brokers that authenticate through an HTTP or database backend answer
+  // within a second or two; a broker silent for 10 s is not coming back.
+  connackTimeout: 10_000,
   closeTimeout: 5000,
   // Spread over 10 s, a fleet's reconnects do not land on the next
   // instance all at once; well inside Kubernetes' 30 s grace period.
@@ -184,8 +197,11 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // Loopback: the status page shows client ids and addresses, and metrics
   // are for a scraper on the same host or behind an explicit --admin-host.
   adminHost: '127.0.0.1',
-  // The port node_exporter made the Prometheus habit.
-  adminPort: 9100,
+  // Not 9100 (node_exporter, on most monitored hosts: a taken port stopped
+  // the start) nor anywhere in 9090-9999 (Prometheus's allocations for its
+  // exporters, all taken); no broker's default either (1883, 8883, 8080,
+  // 8083/8084, 8161, 9001, 15672, 18083): 8090, next to the WebSocket port.
+  adminPort: 8090,
   jwtSecret: undefined,
   jwtPublicKey: undefined,
   jwtJwks: undefined,
@@ -195,7 +211,10 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtClientIdClaim: undefined,
   jwtUsernameClaim: undefined,
   // Small: a connection is closed this long after its token's exp.
-  jwtClockTolerance: 5
+  jwtClockTolerance: 5,
+  // Off: a token without exp, once leaked, opens connections forever
+  // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
+  jwtAllowNoExp: false
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -334,6 +353,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   allowedOrigins: originList,
   allowMissingOrigin: boolean,
   trustedProxies: cidrList,
+  clientAddressHeader: oneOf(CLIENT_ADDRESS_HEADERS),
   maxConnectionsPerIp: integer(0, 1_000_000),
   connectRatePerIp: integer(0, 1_000_000),
   connectBurstPerIp: integer(1, 1_000_000),
@@ -346,6 +366,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   maxHeaderSize: integer(1024, 1024 * 1024),
   upstreamConnectTimeout: integer(1, 600_000),
   firstPacketTimeout: integer(1, 600_000),
+  connackTimeout: integer(1, 600_000),
   closeTimeout: integer(1, 600_000),
   shutdownPeriod: integer(0, 3_600_000),
   workers: workerCount,
@@ -366,7 +387,8 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   jwtCookie: cookieName,
   jwtClientIdClaim: optionalString,
   jwtUsernameClaim: optionalString,
-  jwtClockTolerance: integer(0, 300)
+  jwtClockTolerance: integer(0, 300),
+  jwtAllowNoExp: boolean
 }
 
 /** Checks between options, after each one has passed its own. */
@@ -407,6 +429,7 @@ function checkJwtCombinations (o: GatewayOptions): void {
   for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim', 'jwtUsernameClaim'] as const) {
     if (o[name] !== undefined) throw new InvalidOptionError(name, 'needs jwtSecret, jwtPublicKey or jwtJwks')
   }
+  if (o.jwtAllowNoExp) throw new InvalidOptionError('jwtAllowNoExp', 'needs jwtSecret, jwtPublicKey or jwtJwks')
 }
 
 /** Names of every option, for the CLI, env and config-file readers. */

@@ -11,24 +11,31 @@
  * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
  */
 import type { Duplex } from 'node:stream'
-import type { Socket } from 'node:net'
 import { closeReasons, CloseCode } from '../errors.js'
-import type { CloseInitiator, CloseReason } from '../errors.js'
+import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
-import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
-import type { ConnectInfo } from '../mqtt/first-packets.js'
-import { firstPacketSize, MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
+import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
-import { FrameReader, Opcode } from '../ws/frame-reader.js'
-import type { FrameSink } from '../ws/frame-reader.js'
-import { closeFrame, controlFrame, frameHeader } from '../ws/frame-writer.js'
-import { adoptReads, settleReads } from '../ws/read-ring.js'
+import { PacketType } from '../wire/mqtt.js'
+import type { ChannelSink, ClientChannel } from '../ws/channel.js'
+import { endOnce } from '../io/end-once.js'
+import { adoptReads, settleReads } from '../io/read-ring.js'
+import { ConnectGate } from './connect-gate.js'
+import { Deadline, Deadlines } from './deadlines.js'
+import { DeferredUpstream } from './deferred-upstream.js'
+import { Direction } from './direction.js'
+import type { DirectionHost } from './direction.js'
+import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
 import { IdlePinger } from './idle-ping.js'
+import { Lifecycle } from './lifecycle.js'
+import { BrokerPackets, ClientPackets, MALFORMED, OVERSIZE } from './packet-flow.js'
+import type { Phase } from './lifecycle.js'
 import type { IdlePingHost } from './idle-ping.js'
 import type { ClientRegistry, TakeoverTarget } from './registry.js'
+import type { ConnectionTap } from './tap.js'
 import { flushAtEndOfTurn } from './turn-batcher.js'
 import type { TurnFlushable } from './turn-batcher.js'
 
@@ -41,15 +48,14 @@ export interface BridgeContext {
 
 export interface BridgeEndpoints {
   connectionId: number
-  client: Socket
+  /** The client side, message by message (lean frames, or permessage-deflate through ws). */
+  channel: ClientChannel
   /** The broker connection, or how to open it once the CONNECT names the client. */
   upstream: UpstreamLink | OpenUpstream
   remoteAddress: string
   /** What the client's token grants, when the upgrade checked one. */
   auth?: TokenGrant | undefined
 }
-
-type State = 'open' | 'closing' | 'closed'
 
 /**
  * Each socket points back to its bridge, so one listener function per event
@@ -59,64 +65,73 @@ type State = 'open' | 'closing' | 'closed'
 const kBridge = Symbol('bridge')
 type Tagged = Duplex & { [kBridge]?: Bridge }
 
-const DISCONNECT_TYPE = 14
-const NOTHING_HELD: readonly Buffer[] = []
-// setTimeout fires at once past 2^31 - 1 ms (~24.8 days): far expiries re-arm.
-const MAX_TIMER_MS = 2 ** 31 - 1
+export interface ConnectionSnapshot {
+  connectionId: number
+  clientId: string | undefined
+  remoteAddress: string
+  broker: string | undefined
+  phase: Phase
+  ageMs: number
+  bytesFromClient: number
+  bytesToClient: number
+  packetsFromClient: number
+  packetsToClient: number
+  bufferedBytes: number
+}
 
-export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlushable {
+/** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
+const CONNACK_HEADER_BYTE = 0x20
+const NOTHING_HELD: readonly Buffer[] = []
+
+export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, DirectionHost, TakeoverTarget, TurnFlushable {
   readonly connectionId: number
   readonly remoteAddress: string
   private readonly ctx: BridgeContext
-  private readonly client: Socket
+  /** The client side, message by message (lean frames, or permessage-deflate through ws). */
+  private readonly channel: ClientChannel
   /** Undefined only while the broker is chosen by client id and not yet connected. */
   private upstream: Duplex | undefined
   private readonly openUpstream: OpenUpstream | undefined
   /** The connect after CONNECT in flight: client bytes wait in `pending`. */
-  private upstreamOpening: { abort: AbortController, pending: Buffer[], pendingBytes: number, endWhenOpen: boolean } | undefined
+  private upstreamOpening: DeferredUpstream | undefined
   private broker: string | undefined
-  private readonly reader: FrameReader
-  private readonly fromClient = new PacketScanner()
-  private readonly toClient = new PacketScanner()
+  /** Where each direction cuts the stream into packets, with their size limits. */
+  private readonly fromClient: ClientPackets
+  private readonly toClient: BrokerPackets
   private readonly pinger: IdlePinger | undefined
   private readonly openedAt = performance.now()
   private readonly auth: TokenGrant | undefined
 
-  private state: State = 'open'
-  /** Shutdown: our close frame is out; client bytes still flow up until its answer. */
-  private draining: { code: number, timer: NodeJS.Timeout } | undefined
+  private readonly life = new Lifecycle()
+  /** Shutdown: the code of our close frame. */
+  private shutdownCode: number = CloseCode.goingAway
+  private readonly deadlines = new Deadlines(this)
   private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
-  private closeInitiator: CloseInitiator = 'gateway'
-  private closeReason: CloseReason = 'shutdown'
-  private closeCode: number | undefined
-  private closeDetail: string | undefined
 
   // First packets.
-  private connectBytes: Buffer[] | undefined = []
-  private connectBytesLength = 0
+  private readonly gate: ConnectGate
   private clientId: string | undefined
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
 
-  // Broker bytes of a packet not yet complete.
-  private held: Buffer[] = []
-  private heldBytes = 0
+  // Turn batching and backpressure, each way (up: to the broker; down: to
+  // the client). The broker's write buffer over the high-water mark stops
+  // reading the client; the client's stops reading both.
+  private readonly up: Direction
+  private readonly down: Direction
+  private flushScheduled = false
+  /** The latest ping's payload, answered once at the end of the turn [RFC 6455 §5.5.3]. */
+  private pongDue: Buffer | undefined
+  /** Why the drain deadline ends the connection, when it does. */
+  private drainReason: 'client_drain_timeout' | 'broker_drain_timeout' = 'client_drain_timeout'
 
-  // Turn batching and backpressure.
-  private clientCorked = false
-  private upstreamCorked = false
-  private clientPaused = false
-  private upstreamPaused = false
-  private drainTimer: NodeJS.Timeout | undefined
-  private firstPacketTimer: NodeJS.Timeout | undefined
-  private closeTimer: NodeJS.Timeout | undefined
-  private expiryTimer: NodeJS.Timeout | undefined
+  /** Live tracing: set while a trace watches this connection (see tap.ts). */
+  tap: ConnectionTap | undefined
 
   // Counters for the close log line.
-  lastInbound = performance.now()
   lastOutbound = performance.now()
   bytesFromClient = 0
   bytesToClient = 0
@@ -126,7 +141,6 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.ctx = ctx
     this.connectionId = endpoints.connectionId
     this.remoteAddress = endpoints.remoteAddress
-    this.client = endpoints.client
     if (typeof endpoints.upstream === 'function') {
       this.openUpstream = endpoints.upstream
       // Nothing to close on that side until the connect after CONNECT.
@@ -136,35 +150,36 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.broker = endpoints.upstream.broker
     }
     this.auth = endpoints.auth
+    this.gate = new ConnectGate(Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize), ctx.options, endpoints.auth)
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
-    this.reader = new FrameReader(this, Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize))
+    const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
+    this.channel = endpoints.channel
+    this.channel.maxMessageSize = limitBeforeConnack
+    this.fromClient = new ClientPackets(limitBeforeConnack)
+    this.toClient = new BrokerPackets(ctx.options.maxMessageSize)
     const pingMs = ctx.options.wsPingIdle * 1000
     this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
+    this.down = new Direction('client', this, ctx.options.highWaterMark)
+    this.up = new Direction('broker', this, ctx.options.highWaterMark)
   }
 
-  /** Wires the sockets; `head` holds client bytes that arrived with the upgrade request. */
+  /** Wires both sides; `head` holds client bytes that arrived with the upgrade request. */
   start (head: Buffer): void {
-    const { client, upstream } = this
-    client.setNoDelay(true)
-    client.setTimeout(0)
-    ;(client as Tagged)[kBridge] = this
-    client.on('data', Bridge.clientData)
-    client.on('end', Bridge.clientEnd)
-    client.on('error', Bridge.clientError)
-    client.on('close', Bridge.clientClose)
-    if (upstream !== undefined) this.listenToUpstream(upstream)
-    // Until CONNECT the first-packet timer watches the connection; the idle
-    // pinger takes over after it, so one timer per connection lives at a time.
-    this.firstPacketTimer = setTimeout(Bridge.firstPacketTimeout, this.ctx.options.firstPacketTimeout, this).unref()
+    this.down.attach(this.channel.writeSide)
+    if (this.upstream !== undefined) this.listenToUpstream(this.upstream)
+    // Until CONNACK a deadline watches the connection (the CONNECT's, then
+    // the broker's answer); the idle pinger takes over after it.
+    this.deadlines.set(Deadline.connect, this.ctx.options.firstPacketTimeout)
     if (this.auth?.expiresAt !== undefined) this.onTokenExpiry()
-    if (head.length > 0) this.onClientData(head)
+    this.channel.start(this, head)
   }
 
   private listenToUpstream (upstream: Duplex): void {
     // Once the sink is known: the client's reads go into reused memory
     // when both sides are plain sockets (see read-ring.ts).
-    adoptReads(this.client, upstream)
+    adoptReads(this.channel.rawSocket, upstream)
+    this.up.attach(upstream)
     ;(upstream as Tagged)[kBridge] = this
     upstream.on('data', Bridge.upstreamData)
     upstream.on('end', Bridge.upstreamEnd)
@@ -173,42 +188,36 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   // One function per event for all bridges; `this` is the tagged socket.
-  private static clientData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onClientData(chunk) }
-  private static clientEnd (this: Tagged): void { this[kBridge]?.onClientEnd() }
-  private static clientError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onClientError(err) }
-  private static clientClose (this: Tagged): void { this[kBridge]?.onClientClose() }
-  private static clientDrain (this: Tagged): void { this[kBridge]?.resumeUpstream() }
   private static upstreamData (this: Tagged, chunk: Buffer): void { this[kBridge]?.onUpstreamData(chunk) }
   private static upstreamEnd (this: Tagged): void { this[kBridge]?.onUpstreamEnd() }
   private static upstreamError (this: Tagged, err: NodeJS.ErrnoException): void { this[kBridge]?.onUpstreamError(err) }
   private static upstreamClose (this: Tagged): void { this[kBridge]?.onUpstreamClose() }
-  private static upstreamDrain (this: Tagged): void { this[kBridge]?.resumeClient() }
-  private static firstPacketTimeout (bridge: Bridge): void { bridge.onFirstPacketTimeout() }
-  private static tokenExpiry (bridge: Bridge): void { bridge.onTokenExpiry() }
-  private static closeTimeout (bridge: Bridge): void { bridge.onCloseTimeout() }
 
   // ── client → broker ────────────────────────────────────────────────────
 
-  private onClientData (chunk: Buffer): void {
-    this.lastInbound = performance.now()
-    this.reader.feed(chunk)
+  /**
+   * FrameSink: unmasked MQTT bytes from the client, in order. The packet
+   * size limit holds per MQTT packet, however it is cut into messages: a
+   * fixed header not yet complete is held back (at most 4 bytes), so no byte
+   * of a packet goes upstream before its size is known to be allowed.
+   */
+  onPayload (buf: Buffer, start: number, end: number): void {
+    if (!this.life.live) return
+    const admitted = this.fromClient.admit(buf, start, end)
+    if (admitted === MALFORMED) return this.fail('malformed_packet', 'remaining length longer than 4 bytes')
+    if (admitted === OVERSIZE) {
+      const { currentPacketSize, maxPacketSize } = this.fromClient.scanner
+      return this.fail('message_too_big', `packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
+    }
+    for (let i = 0; i < admitted.length; i++) this.forward(admitted[i] as Buffer)
   }
 
-  /** FrameSink: unmasked MQTT bytes from the client, in order. */
-  onPayload (buf: Buffer, start: number, end: number): void {
-    if (this.state !== 'open') return
-    const boundary = this.fromClient.scan(buf, start, end)
-    if (boundary === MALFORMED_LENGTH) {
-      this.fail('malformed_packet', 'remaining length longer than 4 bytes')
-      return
-    }
-    this.bytesFromClient += end - start
-    const bytes = buf.subarray(start, end)
-    if (this.connectBytes !== undefined) {
-      this.gatherConnect(bytes)
-      return
-    }
-    this.writeUpstream(bytes)
+  /** Client bytes whose packets are within the limit: to the CONNECT gate, then upstream. */
+  private forward (bytes: Buffer): void {
+    this.bytesFromClient += bytes.length
+    if (this.tap !== undefined) this.tap.fromClient(bytes)
+    if (!this.gate.passed) this.gatherConnect(bytes)
+    else this.writeUpstream(bytes)
   }
 
   private writeUpstream (bytes: Buffer): void {
@@ -217,46 +226,24 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.holdUntilUpstreamOpen(bytes)
       return
     }
-    if (!this.upstreamCorked) {
-      this.upstreamCorked = true
-      upstream.cork()
-      flushAtEndOfTurn(this)
-    }
+    this.up.cork()
     upstream.write(bytes)
-    if (upstream.writableLength > this.ctx.options.highWaterMark && !this.clientPaused) {
-      this.pauseClient()
-    }
+    this.up.checkBuffer()
   }
 
-  /** Holds the client's bytes until its first packet (CONNECT) is complete. */
+  /** Offers the client's bytes to the CONNECT gate until it opens. */
   private gatherConnect (bytes: Buffer): void {
-    const parts = this.connectBytes as Buffer[]
-    parts.push(Buffer.from(bytes)) // a copy: the reader reuses its chunk
-    this.connectBytesLength += bytes.length
-    const all = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, this.connectBytesLength)
-    const size = firstPacketSize(all)
-    if (size === MALFORMED_LENGTH) return this.fail('malformed_packet', 'first packet has a malformed length')
-    if (size > this.reader.maxMessageSize) return this.fail('message_too_big', `CONNECT of ${size} bytes`)
-    if (size < 0 || all.length < size) return
-    let connect
-    try {
-      connect = parseConnect(all.subarray(0, size))
-    } catch (err) {
-      return this.fail('malformed_packet', err instanceof MalformedPacketError ? err.message : String(err))
+    const verdict = this.gate.offer(bytes)
+    if (verdict.kind === 'wait') return
+    if (verdict.connect !== undefined) {
+      this.clientId = verdict.connect.clientId
+      this.protocolVersion = verdict.connect.protocolVersion
     }
-    const mismatch = this.claimMismatch(connect)
-    if (mismatch !== undefined) {
-      // The token names the client: a CONNECT under another name never reaches the broker.
-      this.clientId = connect.clientId
-      this.protocolVersion = connect.protocolVersion
-      return this.fail(mismatch.reason, mismatch.detail)
-    }
-    this.connectBytes = undefined
-    clearTimeout(this.firstPacketTimer)
-    this.firstPacketTimer = undefined
-    this.pinger?.start()
-    this.clientId = connect.clientId
-    this.protocolVersion = connect.protocolVersion
+    if (verdict.kind === 'refuse') return this.fail(verdict.reason, verdict.detail)
+    const connect = verdict.connect
+    this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
+    this.deadlines.clear(Deadline.connect)
+    this.deadlines.set(Deadline.connack, this.ctx.options.connackTimeout)
     publish('connect', {
       gateway: this.ctx.gateway,
       connectionId: this.connectionId,
@@ -266,33 +253,27 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     })
     // An empty client id asks the broker to assign one: nothing to take over.
     if (connect.clientId !== '') this.takeOverPrevious(connect.clientId)
-    if (this.upstream === undefined) this.connectUpstream(connect.clientId, all)
-    else this.writeUpstream(all)
+    if (this.upstream === undefined) this.connectUpstream(connect.clientId, verdict.bytes)
+    else this.writeUpstream(verdict.bytes)
   }
 
   /** The broker depends on the client id: connect now that the CONNECT named it. */
   private connectUpstream (clientId: string, connectPacket: Buffer): void {
-    const abort = new AbortController()
-    this.upstreamOpening = { abort, pending: [connectPacket], pendingBytes: connectPacket.length, endWhenOpen: false }
-    ;(this.openUpstream as OpenUpstream)(clientId, abort.signal).then(link => this.onUpstreamOpened(link), (err: unknown) => this.onUpstreamUnavailable(err))
+    const opening = new DeferredUpstream(connectPacket)
+    this.upstreamOpening = opening
+    opening.open(this.openUpstream as OpenUpstream, clientId).then(link => this.onUpstreamOpened(link), (err: unknown) => this.onUpstreamUnavailable(err))
   }
 
-  /** The broker is being connected: hold the client's bytes (a copy: the reader reuses its chunk). */
+  /** The broker is being connected: hold the client's bytes; past the high-water mark the rest waits in its socket. */
   private holdUntilUpstreamOpen (bytes: Buffer): void {
-    const opening = this.upstreamOpening
-    if (opening === undefined) return
-    opening.pending.push(Buffer.from(bytes))
-    opening.pendingBytes += bytes.length
-    // The client is still read, so a client that vanishes is seen at once;
-    // past the high-water mark the rest waits in its socket.
-    if (opening.pendingBytes > this.ctx.options.highWaterMark) this.client.pause()
+    if (this.upstreamOpening?.hold(bytes, this.ctx.options.highWaterMark) === true) this.channel.pause()
   }
 
   private onUpstreamOpened (link: UpstreamLink): void {
     const opening = this.upstreamOpening
     this.upstreamOpening = undefined
     // A client that closed cleanly meanwhile still has its packets delivered.
-    if (opening === undefined || (this.state !== 'open' && !opening.endWhenOpen)) {
+    if (opening === undefined || (!this.life.live && !opening.endWhenOpen)) {
       link.stream.destroy()
       this.finishIfDone()
       return
@@ -300,45 +281,39 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.upstream = link.stream
     this.broker = link.broker
     this.upstreamClosed = false
+    this.life.on('broker_connected')
     publish('upstream', { gateway: this.ctx.gateway, connectionId: this.connectionId, broker: link.broker, connectMs: link.connectMs })
     this.listenToUpstream(link.stream)
-    for (const bytes of opening.pending) this.writeUpstream(bytes)
+    for (const bytes of opening.take()) this.writeUpstream(bytes)
     if (opening.endWhenOpen) this.endUpstreamAfterFlush()
-    else if (!this.clientPaused) this.client.resume()
+    else this.readClientIfAllowed()
   }
 
   private onUpstreamUnavailable (err: unknown): void {
     this.upstreamOpening = undefined
-    if (this.state === 'open') {
-      // Say it in MQTT, as a broker that is down would: clients back off.
-      const connack = connackServerUnavailable(this.protocolVersion ?? 4)
-      this.connackSeen = true
-      this.connack = connackCode(connack)
-      this.sendToClient([connack], connack.length)
-      this.fail('upstream_unreachable', err instanceof Error ? err.message : String(err))
-    }
+    this.refuseAsUnavailable('upstream_unreachable', err instanceof Error ? err.message : String(err))
     this.finishIfDone()
+  }
+
+  /**
+   * No usable broker for a client that has sent its CONNECT: say it in MQTT,
+   * as a broker that is down would (CONNACK "server unavailable"), so
+   * clients back off instead of reconnecting at once; then close.
+   */
+  private refuseAsUnavailable (reason: 'upstream_unreachable' | 'connack_timeout' | 'broker_protocol_error', detail: string): void {
+    if (!this.life.live) return
+    const connack = connackServerUnavailable(this.protocolVersion ?? 4)
+    this.connackSeen = true
+    this.connack = connackCode(connack)
+    this.sendToClient([connack], connack.length)
+    this.fail(reason, detail)
   }
 
   /** Drops the broker connection at once, or the connect still in flight. */
   private destroyUpstream (): void {
     this.upstream?.destroy()
     // The connect rejects, and onUpstreamUnavailable finishes the teardown.
-    this.upstreamOpening?.abort.abort()
-  }
-
-  /** With a claim check: whether the CONNECT claims another client id or username than the token. */
-  private claimMismatch (connect: ConnectInfo): { reason: 'client_id_mismatch' | 'username_mismatch', detail: string } | undefined {
-    const { jwtClientIdClaim, jwtUsernameClaim } = this.ctx.options
-    if (jwtClientIdClaim !== undefined && this.auth?.clientId !== connect.clientId) {
-      return { reason: 'client_id_mismatch', detail: `client id does not match the token's ${jwtClientIdClaim} claim` }
-    }
-    // A token without the claim matches no CONNECT, not even one without a username.
-    const username = this.auth?.username
-    if (jwtUsernameClaim !== undefined && (username === undefined || username !== connect.username)) {
-      return { reason: 'username_mismatch', detail: `username does not match the token's ${jwtUsernameClaim} claim` }
-    }
-    return undefined
+    this.upstreamOpening?.cancel()
   }
 
   private takeOverPrevious (clientId: string): void {
@@ -355,8 +330,8 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** TakeoverTarget: a newer connection claimed this client id. */
   takeOver (): void {
-    // Only open bridges hold a registry entry (beginClose releases it).
-    if (this.state !== 'open') return
+    // Only live bridges hold a registry entry (beginClose releases it).
+    if (!this.life.live) return
     // Tell the old client what a broker would have told it.
     if (this.protocolVersion === 5) this.sendToClient([DISCONNECT_SESSION_TAKEN_OVER], DISCONNECT_SESSION_TAKEN_OVER.length)
     this.beginClose('takeover', 'client id connected again', CloseCode.normal)
@@ -364,142 +339,149 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.destroyUpstream()
     this.sendCloseFrame(CloseCode.normal, 'session taken over')
     this.flushTurn()
-    endOnce(this.client)
+    this.channel.end()
   }
 
   // ── broker → client ────────────────────────────────────────────────────
 
   private onUpstreamData (chunk: Buffer): void {
     // After our close frame no data frame may follow [RFC 6455 §5.5.1].
-    if (this.state !== 'open' || this.draining !== undefined) return
-    const boundary = this.toClient.scan(chunk, 0, chunk.length)
-    if (boundary === MALFORMED_LENGTH) {
-      this.fail('broker_error', 'broker sent a malformed remaining length')
+    if (!this.life.sendsToClient) return
+    const flow = this.toClient
+    // [MQTT-3.2.0-1] a broker's first packet is CONNACK: anything else (an
+    // HTTP server, a wrong port) is never passed on as if it were MQTT.
+    if (!this.connackSeen && flow.heldBytes === 0 && chunk[0] !== CONNACK_HEADER_BYTE) {
+      this.refuseAsUnavailable('broker_protocol_error', `broker's first bytes are not a CONNACK (0x${(chunk[0] ?? 0).toString(16).padStart(2, '0')})`)
       return
     }
-    if (boundary < 0) {
-      this.hold(chunk)
-    } else {
-      const size = this.heldBytes + boundary
-      this.held.push(boundary === chunk.length ? chunk : chunk.subarray(0, boundary))
-      const parts = this.held
-      this.held = []
-      this.heldBytes = 0
-      if (!this.connackSeen) this.readConnack(parts)
-      this.sendToClient(parts, size)
-      if (boundary < chunk.length) this.hold(chunk.subarray(boundary))
+    const refusal = flow.cut(chunk)
+    if (refusal === MALFORMED) return this.fail('broker_error', 'broker sent a malformed remaining length')
+    if (flow.size > 0) {
+      if (!this.connackSeen) this.readConnack(flow.parts)
+      this.sendToClient(flow.parts, flow.size)
     }
-    if (this.toClient.inPacket && this.toClient.pendingPacketSize > this.ctx.options.maxMessageSize) {
-      this.fail('message_too_big', `broker packet of ${this.toClient.pendingPacketSize} bytes exceeds the limit`)
+    if (refusal === OVERSIZE) {
+      const { currentPacketSize, maxPacketSize } = flow.scanner
+      this.fail('message_too_big', `broker packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
     }
-  }
-
-  private hold (bytes: Buffer): void {
-    this.held.push(bytes)
-    this.heldBytes += bytes.length
   }
 
   private readConnack (parts: Buffer[]): void {
     this.connackSeen = true
+    this.life.on('connack')
+    // The connection is up: the idle pinger now watches it.
+    this.deadlines.clear(Deadline.connack)
+    this.pinger?.start()
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
     // 0 = accepted, in MQTT 3.1.1 and 5 alike.
-    if (this.connack === 0) this.reader.maxMessageSize = this.ctx.options.maxMessageSize
+    if (this.connack === 0) this.channel.maxMessageSize = this.fromClient.scanner.maxPacketSize = this.ctx.options.maxMessageSize
   }
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
   private sendToClient (parts: Buffer[], size: number): void {
-    const client = this.client
-    if (!this.clientCorked) {
-      this.clientCorked = true
-      client.cork()
-      flushAtEndOfTurn(this)
-    }
-    client.write(frameHeader(Opcode.binary, size))
-    for (let i = 0; i < parts.length; i++) client.write(parts[i] as Buffer)
+    if (this.tap !== undefined) this.tap.toClient(parts, size)
+    this.down.cork()
+    this.channel.sendMessage(parts, size)
     this.bytesToClient += size
     this.lastOutbound = performance.now()
-    if (client.writableLength > this.ctx.options.highWaterMark && !this.upstreamPaused) {
-      this.pauseUpstream()
-    }
+    this.down.checkBuffer()
+  }
+
+  /** DirectionHost */
+  scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    flushAtEndOfTurn(this)
   }
 
   /** TurnFlushable: the end of the event-loop turn; send what was batched. */
   flushTurn (): void {
-    if (this.clientCorked) {
-      this.clientCorked = false
-      this.client.uncork()
+    this.flushScheduled = false
+    if (this.pongDue !== undefined) {
+      const payload = this.pongDue
+      this.pongDue = undefined
+      if (!this.closeFrameSent && this.channel.writable) {
+        this.tap?.control('out', 'pong')
+        this.channel.sendPong(payload)
+        this.down.checkBuffer()
+      }
     }
-    if (this.upstreamCorked) {
-      this.upstreamCorked = false
-      this.upstream?.uncork()
-    }
+    this.down.flush()
+    this.up.flush()
     // What went out may now be read over (see read-ring.ts). The frame
     // reader keeps no view of the client's chunks.
-    settleReads(this.upstream, this.client, this.held)
-    settleReads(this.client, this.upstream, NOTHING_HELD)
+    settleReads(this.upstream, this.channel.rawSocket, this.toClient.held)
+    settleReads(this.channel.rawSocket, this.upstream, NOTHING_HELD)
   }
 
   // ── backpressure ───────────────────────────────────────────────────────
+  //
+  // Every write to the client, data or control, counts: a client whose
+  // outbound buffer is over the high-water mark is not read (whatever it
+  // sends may need an answer, as a ping does) and its broker is not read
+  // either. Either side that stays over the mark past the drain timeout is
+  // disconnected. So one socket's buffer never holds much more than the
+  // mark plus one read and one packet, whatever its peer does.
 
-  private pauseClient (): void {
-    this.clientPaused = true
-    this.client.pause()
-    this.upstream?.once('drain', Bridge.upstreamDrain)
-    this.startDrainTimer('broker_drain_timeout')
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: true })
+  /** DirectionHost: a side stopped reading what we write to it. */
+  onSlow (direction: Direction): void {
+    // The client's bytes may need an answer (a ping does): not read either way.
+    this.channel.pause()
+    if (direction === this.down) this.upstream?.pause()
+    this.startDrainTimer(direction === this.down ? 'client_drain_timeout' : 'broker_drain_timeout')
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: direction.towards, paused: true })
   }
 
-  private resumeClient (): void {
-    this.clientPaused = false
+  /** DirectionHost */
+  onDrained (direction: Direction): void {
     this.stopDrainTimer()
-    if (this.state === 'open') this.client.resume()
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'broker', paused: false })
+    if (direction === this.down && this.life.live) this.upstream?.resume()
+    this.readClientIfAllowed()
+    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: direction.towards, paused: false })
   }
 
-  private pauseUpstream (): void {
-    this.upstreamPaused = true
-    this.upstream?.pause()
-    this.client.once('drain', Bridge.clientDrain)
-    this.startDrainTimer('client_drain_timeout')
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: true })
-  }
-
-  private resumeUpstream (): void {
-    this.upstreamPaused = false
-    this.stopDrainTimer()
-    if (this.state === 'open') this.upstream?.resume()
-    publish('backpressure', { gateway: this.ctx.gateway, connectionId: this.connectionId, slowSide: 'client', paused: false })
+  /** Reads the client again unless something still holds it back. */
+  private readClientIfAllowed (): void {
+    if (!this.life.live || this.up.slow || this.down.slow) return
+    if (this.upstreamOpening?.isFull(this.ctx.options.highWaterMark) === true) return
+    this.channel.resume()
   }
 
   private startDrainTimer (reason: 'client_drain_timeout' | 'broker_drain_timeout'): void {
-    if (this.drainTimer !== undefined) return
-    this.drainTimer = setTimeout(() => {
-      this.drainTimer = undefined
-      this.fail(reason, `no drain within ${this.ctx.options.drainTimeout} ms`)
-    }, this.ctx.options.drainTimeout).unref()
+    if (this.deadlines.isSet(Deadline.drain)) return
+    this.drainReason = reason
+    this.deadlines.set(Deadline.drain, this.ctx.options.drainTimeout)
   }
 
   private stopDrainTimer (): void {
-    if (this.clientPaused || this.upstreamPaused) return
-    clearTimeout(this.drainTimer)
-    this.drainTimer = undefined
+    if (this.up.slow || this.down.slow) return
+    this.deadlines.clear(Deadline.drain)
   }
 
   // ── control frames and liveness ────────────────────────────────────────
 
   onPing (payload: Buffer): void {
-    if (this.state === 'closed' || this.closeFrameSent) return
-    this.writeControl(controlFrame(Opcode.pong, payload))
+    this.tap?.control('in', 'ping')
+    if (this.life.phase === 'closed' || this.closeFrameSent) return
+    // Pings in one turn get one pong, for the latest [RFC 6455 §5.5.3]: a
+    // ping flood cannot make the gateway write more than it reads.
+    this.pongDue = payload
+    this.down.cork()
   }
 
   onPong (): void {
-    // Any inbound frame is proof of life; onClientData already noted it.
+    this.tap?.control('in', 'pong')
+    // Any inbound frame is proof of life; the channel already noted it.
   }
 
   /** IdlePingHost */
   sendPing (): void {
-    if (this.state === 'open' && this.draining === undefined) this.writeControl(controlFrame(Opcode.ping))
+    if (!this.life.sendsToClient || !this.channel.writable) return
+    this.tap?.control('out', 'ping')
+    this.down.cork()
+    this.channel.sendPing()
+    this.down.checkBuffer()
   }
 
   /** IdlePingHost */
@@ -507,40 +489,48 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.fail('idle_timeout', `no frame from the client for ${this.ctx.options.wsPingIdle} s after a ping`)
   }
 
-  private writeControl (frame: Buffer): void {
-    if (!this.client.writable) return
-    if (!this.clientCorked) {
-      this.clientCorked = true
-      this.client.cork()
-      flushAtEndOfTurn(this)
-    }
-    this.client.write(frame)
-  }
-
   private onFirstPacketTimeout (): void {
     this.fail('connect_timeout', `no CONNECT within ${this.ctx.options.firstPacketTimeout} ms`)
   }
 
-  /** Arms (or re-arms) the one timer that ends the connection when its token expires. */
+  private onConnackTimeout (): void {
+    this.refuseAsUnavailable('connack_timeout', `no CONNACK from ${this.broker ?? 'the broker'} within ${this.ctx.options.connackTimeout} ms`)
+  }
+
+  /** Sets the deadline that ends the connection when its token expires (re-set after a wall-clock jump). */
   private onTokenExpiry (): void {
     const left = (this.auth?.expiresAt ?? 0) - Date.now()
-    if (left > 0) {
-      this.expiryTimer = setTimeout(Bridge.tokenExpiry, Math.min(left, MAX_TIMER_MS), this).unref()
-      return
+    if (left > 0) this.deadlines.set(Deadline.token, left)
+    else this.fail('token_expired', 'token expired')
+  }
+
+  /** DeadlineOwner: one of the connection's deadlines has come. */
+  onDeadline (kind: DeadlineKind): void {
+    switch (kind) {
+      case Deadline.connect: return this.onFirstPacketTimeout()
+      case Deadline.connack: return this.onConnackTimeout()
+      case Deadline.drain: return this.fail(this.drainReason, `no drain within ${this.ctx.options.drainTimeout} ms`)
+      case Deadline.close: return this.life.phase === 'draining' ? this.onShutdownUnanswered() : this.onCloseTimeout()
+      case Deadline.token: return this.onTokenExpiry()
+      case Deadline.idle: return this.pinger?.check()
     }
-    this.expiryTimer = undefined
-    this.fail('token_expired', 'token expired')
+  }
+
+  /** IdlePingHost */
+  scheduleIdleCheck (ms: number): void {
+    this.deadlines.set(Deadline.idle, ms)
   }
 
   // ── teardown ───────────────────────────────────────────────────────────
 
   /** FrameSink: the client sent a close frame. */
   onCloseFrame (code: number, reason: string): void {
-    if (this.state === 'open' && this.draining !== undefined) {
+    this.tap?.control('in', 'close', code, reason)
+    if (this.life.phase === 'draining') {
       // The client answered our shutdown close: all it sent before is upstream.
-      this.beginClose('shutdown', 'gateway shutting down', this.draining.code)
+      this.beginClose('shutdown', 'gateway shutting down', this.shutdownCode)
       this.endUpstreamAfterFlush()
-    } else if (this.state === 'open') {
+    } else if (this.life.live) {
       this.beginClose('client_close', reason === '' ? undefined : reason, code)
       // Everything the client sent before its close frame is already
       // written upstream; end() sends it all, then the FIN.
@@ -548,7 +538,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       this.sendCloseFrame(code === 1005 ? CloseCode.normal : code, '')
     }
     // Our close frame (if we sent one first) is now answered: close TCP.
-    endOnce(this.client)
+    this.channel.end()
   }
 
   /** FrameSink: the client broke a framing rule. */
@@ -556,25 +546,25 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
     this.fail(reason, detail)
   }
 
-  private onClientEnd (): void {
-    if (this.state === 'open') {
+  onClientEnd (): void {
+    if (this.life.live) {
       this.beginClose('client_end', 'TCP FIN without a close frame', undefined)
       this.endUpstreamAfterFlush()
     }
-    endOnce(this.client)
+    this.channel.end()
   }
 
-  private onClientError (err: NodeJS.ErrnoException): void {
-    if (this.state !== 'open') return // e.g. EPIPE on our close frame: the upstream still flushes
+  onClientError (err: NodeJS.ErrnoException): void {
+    if (!this.life.live) return // e.g. EPIPE on our close frame: the upstream still flushes
     this.beginClose('client_error', err.code ?? err.message, undefined)
     // A client that vanished gets no more bytes upstream: drop the broker
     // connection now, or the broker sees this client id live twice.
     this.destroyUpstream()
   }
 
-  private onClientClose (): void {
+  onClientClose (): void {
     this.clientClosed = true
-    if (this.state === 'open') {
+    if (this.life.live) {
       this.beginClose('client_error', 'connection lost', undefined)
       this.destroyUpstream()
     }
@@ -582,10 +572,10 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onUpstreamEnd (): void {
-    if (this.state === 'open') {
+    if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.fromClient.lastType === DISCONNECT_TYPE ? 'client_disconnect' : 'broker_close'
+      const reason = this.fromClient.scanner.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
       this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
@@ -593,7 +583,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {
-    if (this.state === 'open') {
+    if (this.life.live) {
       const detail = `broker connection failed: ${err.code ?? err.message}`
       this.beginClose('broker_error', detail, CloseCode.internalError)
       this.closeClientAfterFrame(CloseCode.internalError, 'broker connection failed')
@@ -602,7 +592,7 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   private onUpstreamClose (): void {
     this.upstreamClosed = true
-    if (this.state === 'open') {
+    if (this.life.live) {
       this.beginClose('broker_error', 'broker connection lost', CloseCode.internalError)
       this.closeClientAfterFrame(CloseCode.internalError, 'broker connection lost')
     }
@@ -614,20 +604,20 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * (or, for broker_error, on the broker's side).
    */
   private fail (reason: CloseReason, detail: string): void {
-    if (this.state !== 'open') return
+    if (!this.life.live) return
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
     this.destroyUpstream()
     if (reason === 'client_drain_timeout') {
       // Its buffer is full: not even a close frame would reach it.
-      this.client.destroy()
+      this.channel.destroy()
       return
     }
     if (reason === 'idle_timeout') {
       // The client is silent: a close handshake would only wait.
       this.sendCloseFrame(code, detail)
       this.flushTurn()
-      this.client.destroySoon()
+      this.channel.destroySoon()
       return
     }
     this.closeClientAfterFrame(code, detail)
@@ -641,33 +631,40 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
    * still delivered.
    */
   shutdown (code: number = CloseCode.goingAway): void {
-    if (this.state !== 'open' || this.draining !== undefined) return
-    this.pinger?.stop()
+    if (!this.life.on('shutdown')) return
+    this.shutdownCode = code
+    this.deadlines.clear(Deadline.idle)
     this.closeClientAfterFrame(code, 'gateway shutting down')
-    const timer = setTimeout(() => {
-      this.beginClose('shutdown', 'client did not answer the close', code)
-      this.endUpstreamAfterFlush()
-      this.client.destroy()
-    }, this.ctx.options.closeTimeout).unref()
-    this.draining = { code, timer }
+    this.deadlines.set(Deadline.close, this.ctx.options.closeTimeout)
+  }
+
+  /** The client did not answer our shutdown close: what it sent is still delivered. */
+  private onShutdownUnanswered (): void {
+    this.beginClose('shutdown', 'client did not answer the close', this.shutdownCode)
+    this.endUpstreamAfterFlush()
+    this.channel.destroy()
   }
 
   /** Writes our close frame, once: a second one would break the handshake. */
   private sendCloseFrame (code: number, reason: string): void {
     if (this.closeFrameSent) return
     this.closeFrameSent = true
-    this.writeControl(closeFrame(code, reason))
+    if (!this.channel.writable) return
+    this.tap?.control('out', 'close', code, reason)
+    this.down.cork()
+    this.channel.sendClose(code, reason)
+    this.down.checkBuffer()
   }
 
   private closeClientAfterFrame (code: number, reason: string): void {
     this.sendCloseFrame(code, reason)
     // Read on so the client's answering close frame arrives; then
     // onCloseFrame ends the TCP connection (or the close timer does).
-    this.client.resume()
+    this.channel.resume()
   }
 
   private endUpstreamAfterFlush (): void {
-    if (this.connectBytes !== undefined) {
+    if (!this.gate.passed) {
       // No complete CONNECT yet: nothing worth delivering.
       this.destroyUpstream()
       return
@@ -685,34 +682,27 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
 
   /** Records who closed first and why; starts the close timer. Once only. */
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
-    if (this.state !== 'open') return
-    this.state = 'closing'
-    clearTimeout(this.draining?.timer)
-    this.closeReason = reason
-    this.closeInitiator = closeReasons[reason].initiator
-    this.closeDetail = detail
-    this.closeCode = code
+    if (!this.life.close(reason, detail, code)) return
     // The reader goes on: data is dropped (state is no longer open), but the
     // client's answering close frame must still end the TCP connection.
-    this.pinger?.stop()
-    clearTimeout(this.firstPacketTimer)
-    clearTimeout(this.expiryTimer)
+    this.deadlines.clear(Deadline.idle)
+    this.deadlines.clear(Deadline.connect)
+    this.deadlines.clear(Deadline.connack)
+    this.deadlines.clear(Deadline.token)
     if (this.clientId !== undefined) this.ctx.registry.release(this.clientId, this)
-    this.closeTimer = setTimeout(Bridge.closeTimeout, this.ctx.options.closeTimeout, this).unref()
+    this.deadlines.set(Deadline.close, this.ctx.options.closeTimeout)
   }
 
   private onCloseTimeout (): void {
-    this.client.destroy()
+    this.channel.destroy()
     if (this.upstreamOpening !== undefined) this.upstreamOpening.endWhenOpen = false
     this.destroyUpstream()
   }
 
   private finishIfDone (): void {
-    if (this.state === 'closed' || !this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
-    this.state = 'closed'
-    clearTimeout(this.closeTimer)
-    clearTimeout(this.drainTimer)
-    this.pinger?.stop()
+    if (!this.clientClosed || !this.upstreamClosed || this.upstreamOpening !== undefined) return
+    if (!this.life.on('sockets_closed')) return
+    this.deadlines.stop()
     publish('close', {
       gateway: this.ctx.gateway,
       connectionId: this.connectionId,
@@ -721,39 +711,49 @@ export class Bridge implements FrameSink, IdlePingHost, TakeoverTarget, TurnFlus
       protocolVersion: this.protocolVersion,
       connackCode: this.connack,
       broker: this.broker,
-      initiator: this.closeInitiator,
-      reason: this.closeReason,
-      closeCode: this.closeCode,
-      detail: this.closeDetail,
+      initiator: this.life.record.initiator,
+      reason: this.life.record.reason,
+      closeCode: this.life.record.code,
+      detail: this.life.record.detail,
       durationMs: performance.now() - this.openedAt,
       bytesFromClient: this.bytesFromClient,
       bytesToClient: this.bytesToClient,
-      packetsFromClient: this.fromClient.packets,
-      packetsToClient: this.toClient.packets
+      packetsFromClient: this.fromClient.scanner.packets,
+      packetsToClient: this.toClient.scanner.packets
     })
     this.ctx.onBridgeClosed(this)
     for (const waiter of this.closeWaiters) waiter()
     this.closeWaiters = []
   }
 
-  get packetsFromClient (): number { return this.fromClient.packets }
-  get packetsToClient (): number { return this.toClient.packets }
+  get packetsFromClient (): number { return this.fromClient.scanner.packets }
+  get packetsToClient (): number { return this.toClient.scanner.packets }
   /** Bytes waiting in the gateway for either side. */
-  get bufferedBytes (): number { return this.client.writableLength + (this.upstream?.writableLength ?? 0) + this.heldBytes }
+  get bufferedBytes (): number { return this.channel.writeSide.writableLength + (this.upstream?.writableLength ?? 0) + this.toClient.heldBytes }
+
+  /** IdlePingHost: performance.now() of the last bytes from the client. */
+  get lastInbound (): number { return this.channel.lastInbound }
+
+  /** What the status page's connection table shows of this connection, read on demand. */
+  snapshot (): ConnectionSnapshot {
+    return {
+      connectionId: this.connectionId,
+      clientId: this.clientId,
+      remoteAddress: this.remoteAddress,
+      broker: this.broker,
+      phase: this.life.phase,
+      ageMs: performance.now() - this.openedAt,
+      bytesFromClient: this.bytesFromClient,
+      bytesToClient: this.bytesToClient,
+      packetsFromClient: this.fromClient.scanner.packets,
+      packetsToClient: this.toClient.scanner.packets,
+      bufferedBytes: this.bufferedBytes
+    }
+  }
 
   /** Calls `callback` once both sockets are closed. */
   onClosed (callback: () => void): void {
-    if (this.state === 'closed') callback()
+    if (this.life.phase === 'closed') callback()
     else this.closeWaiters.push(callback)
   }
-}
-
-/**
- * Ends our side once. Node builds an error object (stack trace included)
- * for end() on a stream already ended or destroyed, and teardown reaches
- * end() from both sockets' events: that was 1 % of the gateway's CPU per
- * connection under churn.
- */
-function endOnce (stream: Duplex | undefined): void {
-  if (stream !== undefined && !stream.writableEnded && !stream.destroyed) stream.end()
 }

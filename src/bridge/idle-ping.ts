@@ -8,8 +8,9 @@
  * arrives within one more period, the client is gone. MQTT keep-alive stays
  * end to end and is enforced by the broker [MQTT-3.1.2-24].
  *
- * One unref'd timer per connection, re-armed only when it fires: the data
- * path just records timestamps.
+ * The pinger owns no timer: it asks its host to look again after a delay
+ * (one of the connection's deadlines), re-armed only when it fires, so the
+ * data path just records timestamps.
  */
 
 export interface IdlePingHost {
@@ -19,12 +20,13 @@ export interface IdlePingHost {
   readonly lastOutbound: number
   sendPing (): void
   onIdleTimeout (): void
+  /** Call `check()` again in `ms`. */
+  scheduleIdleCheck (ms: number): void
 }
 
 export class IdlePinger {
   private readonly host: IdlePingHost
   private readonly periodMs: number
-  private timer: NodeJS.Timeout | undefined
   private pingSentAt = 0
 
   constructor (host: IdlePingHost, periodMs: number) {
@@ -33,36 +35,20 @@ export class IdlePinger {
   }
 
   start (): void {
-    this.arm(this.periodMs)
+    this.host.scheduleIdleCheck(this.periodMs)
   }
 
-  stop (): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
-  }
-
-  private arm (delayMs: number): void {
-    this.timer = setTimeout(IdlePinger.fire, Math.max(1, Math.ceil(delayMs)), this)
-    this.timer.unref()
-  }
-
-  /** One timer callback for every connection's pinger, not a closure each. */
-  private static fire (pinger: IdlePinger): void {
-    pinger.check()
-  }
-
-  private check (): void {
+  check (): void {
     const now = performance.now()
     const { lastInbound, lastOutbound } = this.host
     if (this.pingSentAt > 0) {
       if (lastInbound >= this.pingSentAt) {
         this.pingSentAt = 0
       } else if (now - this.pingSentAt >= this.periodMs) {
-        this.timer = undefined
         this.host.onIdleTimeout()
         return
       } else {
-        this.arm(this.pingSentAt + this.periodMs - now)
+        this.host.scheduleIdleCheck(this.pingSentAt + this.periodMs - now)
         return
       }
     }
@@ -70,9 +56,9 @@ export class IdlePinger {
     if (silentFor >= this.periodMs) {
       this.pingSentAt = now
       this.host.sendPing()
-      this.arm(this.periodMs)
+      this.host.scheduleIdleCheck(this.periodMs)
     } else {
-      this.arm(this.periodMs - silentFor)
+      this.host.scheduleIdleCheck(this.periodMs - silentFor)
     }
   }
 }

@@ -19,8 +19,9 @@ export async function runPrimary (options: ResolvedOptions, count: number): Prom
   const adminBound = await admin?.listen()
   let exitCode = 0
   const stopped = new Promise<void>((resolve) => pool.once('stopped', resolve))
-  pool.once('failed', (code) => {
-    console.error(`mqtt-ws-gateway: a worker exited with code ${code} before listening; stopping the others`)
+  // One line for the whole cluster: the first worker's reason (the others fail alike).
+  pool.once('failed', (code, line) => {
+    console.error(`mqtt-ws-gateway: ${line ?? `a worker exited with code ${code} before listening; stopping the others`}`)
     exitCode = code === 0 ? 1 : code
     pool.stop()
   })

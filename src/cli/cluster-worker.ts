@@ -7,13 +7,14 @@
 import cluster from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import { WORKER_OPTIONS_ENV } from '../cluster/protocol.js'
-import type { ListeningMessage } from '../cluster/protocol.js'
+import type { FailedMessage, ListeningMessage } from '../cluster/protocol.js'
 import { GatewayServer } from '../gateway.js'
 import { createLogger } from '../observe/logger.js'
 import { createMetrics } from '../observe/metrics.js'
 import { resolveOptions } from '../options.js'
 import type { GatewayOptions } from '../options.js'
 import { UpstreamProbe } from '../upstream/probe.js'
+import { describeFailure } from './failure.js'
 
 /** As often as the single gateway's admin listener probes the broker. */
 const PROBE_INTERVAL_MS = 5000
@@ -22,11 +23,29 @@ const PROBE_INTERVAL_MS = 5000
 export async function runWorker (): Promise<number> {
   try {
     return await serveWorker()
+  } catch (err) {
+    return await reportFailure(err)
   } finally {
     // The IPC channel would keep the process alive; exit once main() has
-    // set the exit code (and printed a start-up error, if there was one).
+    // set the exit code.
     setImmediate(() => process.exit())
   }
+}
+
+/**
+ * A start that failed: told to the primary, which prints one line for the
+ * cluster (N workers printing N lines would bury it). Printed here only
+ * when there is no primary to tell.
+ */
+async function reportFailure (err: unknown): Promise<number> {
+  const { line, exitCode } = describeFailure(err)
+  const message: FailedMessage = { type: 'mqtt-ws-gateway:failed', line, exitCode }
+  const sent = await new Promise<boolean>((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve(false)
+    process.send(message, (error: Error | null) => resolve(error === null))
+  })
+  if (!sent) console.error(`mqtt-ws-gateway: ${line}`)
+  return exitCode
 }
 
 async function serveWorker (): Promise<number> {

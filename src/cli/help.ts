@@ -28,7 +28,8 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   perMessageDeflate: 'negotiate permessage-deflate compression with clients that offer it (CPU-heavy)',
   allowedOrigins: 'origins allowed to connect: https://app.example.com, https://*.example.com, *.example.com (repeatable or comma-separated; none = all; others get 403)',
   allowMissingOrigin: 'with --allowed-origins: also accept requests without an Origin header (devices, native apps)',
-  trustedProxies: 'proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded headers name the client (repeatable)',
+  trustedProxies: 'proxies (addresses or CIDRs) whose --client-address-header names the client (repeatable)',
+  clientAddressHeader: 'with --trusted-proxies: the one header they write the client address into: x-forwarded-for, forwarded (RFC 7239) or x-real-ip; others are ignored',
   maxConnectionsPerIp: 'most concurrent connections from one address, 429 over it (0 = no limit)',
   connectRatePerIp: 'sustained connects per second from one address, 429 over it (0 = no limit)',
   connectBurstPerIp: 'connects one address may make at once before --connect-rate-per-ip applies',
@@ -36,9 +37,10 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   maxMessageSizeBeforeConnack: 'largest message before the broker accepts the client (CONNACK); then --max-message-size',
   maxConnections: 'most concurrent connections (more: HTTP 503)',
   maxPendingUpgrades: 'most upgrades in progress at once, each waiting on a broker connect (more: HTTP 503)',
-  handshakeTimeout: 'ms a client has to send its whole upgrade request; slower sockets (slow-loris) are closed',
+  handshakeTimeout: 'ms a client has to send its whole upgrade request, and before that (wss://) to finish the TLS handshake; slower sockets (slow-loris) are closed',
   maxHeaderSize: 'largest upgrade request header block in bytes (larger: HTTP 431)',
   upstreamConnectTimeout: 'ms to reach the broker during the upgrade (then HTTP 502)',
+  connackTimeout: 'ms the broker has to answer a CONNECT; then the client gets CONNACK "server unavailable" and close 1013',
   firstPacketTimeout: 'ms a new connection has to send CONNECT',
   closeTimeout: 'ms to wait for the peer to answer a close before dropping it',
   shutdownPeriod: 'ms over which SIGTERM/SIGINT closes connections, evenly (1001 going away); a second signal exits at once',
@@ -50,7 +52,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
   logLevel: 'fatal, error, warn, info, debug, trace or silent',
   adminHost: 'address of the admin HTTP listener: /metrics, /healthz, /readyz, status page at /',
-  adminPort: 'admin HTTP port (0 = off); must differ from --port',
+  adminPort: 'admin HTTP port (0 = off); must differ from --port; not 9100, node_exporter\'s',
   jwtSecret: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)',
   jwtPublicKey: 'check a JWT at the upgrade: PEM public key file (RSA: RS256, P-256: ES256)',
   jwtJwks: 'check a JWT at the upgrade: local JWKS file of RS256 / ES256 keys',
@@ -59,7 +61,8 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   jwtCookie: 'with a JWT check: cookie that carries the token (after Authorization: Bearer and ?access_token=)',
   jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
   jwtUsernameClaim: 'with a JWT check: claim the MQTT username must equal (else close 1008)',
-  jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)'
+  jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)',
+  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)'
 }
 
 export function helpText (): string {
@@ -72,7 +75,6 @@ export function helpText (): string {
   })
   return [
     'Usage: mqtt-ws-gateway [options]          bridge MQTT over WebSocket to a broker',
-    '       mqtt-ws-gateway bench [options]    load-test a gateway or broker (bench --help)',
     '',
     'Options (flags override MQTT_WS_GATEWAY_* variables, which override --config):',
     '  --config <file>\n      JSON file of options, camelCase names as in the README\n      env MQTT_WS_GATEWAY_CONFIG',

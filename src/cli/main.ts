@@ -3,17 +3,13 @@
  * The `mqtt-ws-gateway` command: parses nothing itself, only dispatches.
  */
 import cluster from 'node:cluster'
-import { GatewayError } from '../errors.js'
+import { describeFailure } from './failure.js'
 
 async function main (argv: string[]): Promise<number> {
   // A --workers child: its options come from the primary, not from argv.
   if (cluster.isWorker) {
     const { runWorker } = await import('./cluster-worker.js')
     return runWorker()
-  }
-  if (argv[0] === 'bench') {
-    const { runBench } = await import('./bench.js')
-    return runBench(argv.slice(1))
   }
   const { serve } = await import('./serve.js')
   return serve(argv)
@@ -22,12 +18,11 @@ async function main (argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
   (err: unknown) => {
-    if (err instanceof GatewayError) {
-      console.error(`mqtt-ws-gateway: ${err.message}`)
-      process.exitCode = 2
-    } else {
-      console.error(err)
-      process.exitCode = 1
-    }
+    const failure = describeFailure(err)
+    console.error(`mqtt-ws-gateway: ${failure.line}`)
+    process.exitCode = failure.exitCode
+    // What failed has released what it held, so the process ends by itself;
+    // should anything still hold the event loop, a failed start must not hang.
+    setTimeout(() => process.exit(), 2000).unref()
   }
 )

@@ -10,9 +10,9 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { AggregatorRegistry } from 'prom-client'
 import type { ResolvedOptions } from '../options.js'
+import { listenOn } from '../server/listener.js'
 
 export interface ClusterState {
   readonly size: number
@@ -47,10 +47,9 @@ export class ClusterAdmin {
     this.server.on('clientError', (_err, socket) => socket.destroy())
   }
 
+  /** Rejects with a ListenError (option adminPort) when the port cannot be bound. */
   async listen (): Promise<AddressInfo> {
-    this.server.listen(this.options.adminPort, this.options.adminHost)
-    await once(this.server, 'listening')
-    return this.server.address() as AddressInfo
+    return await listenOn(this.server, 'adminPort', this.options.adminPort, this.options.adminHost)
   }
 
   async close (): Promise<void> {

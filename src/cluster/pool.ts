@@ -19,8 +19,11 @@ export const RESTART_INTERVAL_MS = 1000
 export interface PoolEvents {
   /** Every slot listens, for the first time. */
   listening: [url: string, upstream: string]
-  /** A worker exited before the pool first listened; its exit code (1 after a signal). */
-  failed: [code: number]
+  /**
+   * A worker exited before the pool first listened: its exit code (1 after a
+   * signal) and, when it could tell, the one line that says why.
+   */
+  failed: [code: number, line: string | undefined]
   /** After stop() (or a failed start): every worker has exited. */
   stopped: []
 }
@@ -31,6 +34,8 @@ interface Slot {
   startedAt: number
   listening: boolean
   restart: NodeJS.Timeout | undefined
+  /** What the worker said when its start failed. */
+  failure: string | undefined
 }
 
 export class WorkerPool extends EventEmitter<PoolEvents> {
@@ -43,7 +48,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   /** `env` is added to each worker's environment. */
   constructor (count: number, env: Record<string, string>, logger: Logger) {
     super()
-    this.slots = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, listening: false, restart: undefined }))
+    this.slots = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, startedAt: 0, listening: false, restart: undefined, failure: undefined }))
     this.env = env
     this.logger = logger
   }
@@ -81,6 +86,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.logger.info({ event: 'worker_start', slot: slot.index, worker: worker.id, workerPid: worker.process.pid }, `worker ${worker.id} started (pid ${String(worker.process.pid)})`)
     worker.on('message', (message: unknown) => {
       if (isClusterMessage(message, 'mqtt-ws-gateway:listening')) this.onListening(slot, message.url, message.upstream)
+      if (isClusterMessage(message, 'mqtt-ws-gateway:failed')) slot.failure = message.line
     })
     // IPC errors of a dying worker: its 'exit' follows and says the rest.
     worker.on('error', () => {})
@@ -103,8 +109,11 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       this.logger.info({ event: 'worker_exit', ...fields }, `worker ${worker.id} exited (${how})`)
       if (this.alive === 0) this.emit('stopped')
     } else if (!this.started) {
-      this.logger.error({ event: 'worker_exit', ...fields }, `worker ${worker.id} exited (${how}) before listening`)
-      this.emit('failed', code ?? 1)
+      this.logger.error({ event: 'worker_exit', ...fields, failure: slot.failure ?? null }, `worker ${worker.id} exited (${how}) before listening`)
+      // Its last message may still be on the IPC channel: read to its end first.
+      const failed = (): void => { this.emit('failed', code ?? 1, slot.failure) }
+      if (worker.isConnected()) worker.once('disconnect', failed)
+      else failed()
     } else {
       const restartInMs = Math.max(0, slot.startedAt + RESTART_INTERVAL_MS - Date.now())
       this.logger.error({ event: 'worker_crash', ...fields, restartInMs }, `worker ${worker.id} died (${how}): replacing it in ${restartInMs} ms`)

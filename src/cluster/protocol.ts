@@ -18,11 +18,22 @@ export interface ListeningMessage {
   upstream: string
 }
 
+/**
+ * Worker → primary: the gateway could not start (a port taken, a file
+ * unreadable). The worker prints nothing: the primary prints this line once
+ * for the whole cluster, and exits with this code.
+ */
+export interface FailedMessage {
+  type: 'mqtt-ws-gateway:failed'
+  line: string
+  exitCode: number
+}
+
 // Primary → worker needs no message: a signal (SIGTERM, SIGHUP) reaches a
 // worker even before its IPC listener exists, and one pressed on a terminal
 // reaches the whole process group anyway.
 
-export type ClusterMessage = ListeningMessage
+export type ClusterMessage = ListeningMessage | FailedMessage
 
 export function isClusterMessage<T extends ClusterMessage['type']> (message: unknown, type: T): message is Extract<ClusterMessage, { type: T }> {
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type

@@ -7,6 +7,7 @@
  */
 import mqttPacket from 'mqtt-packet'
 import type { IConnectPacket, Packet } from 'mqtt-packet'
+import { firstPacketSize } from './packet-scanner.js'
 
 export interface ConnectInfo {
   clientId: string
@@ -56,6 +57,12 @@ function listen (p: typeof parser): void {
 }
 
 function parseOne (bytes: Buffer): Packet {
+  // Exactly one packet: bytes after it would start another packet inside the
+  // shared parser, which would then spoil the next connection's CONNECT.
+  const size = firstPacketSize(bytes)
+  if (size !== bytes.length) {
+    throw new MalformedPacketError(size < 0 ? 'incomplete or malformed packet' : `${bytes.length - size} bytes after the packet`)
+  }
   parsed = undefined
   parseError = undefined
   // A CONNECT sets the parser's protocol version: start each packet from none.

@@ -10,11 +10,22 @@
  * This runs on the hot path for every chunk in both directions: no
  * allocation, no closure, a jump per packet.
  */
+import { VARINT_MALFORMED, decodeVarint } from '../wire/mqtt.js'
+import type { Varint } from '../wire/mqtt.js'
 
 /** The remaining-length field of a packet was longer than 4 bytes. */
-export const MALFORMED_LENGTH = -2
+export const MALFORMED_LENGTH = VARINT_MALFORMED
 
 export class PacketScanner {
+  /**
+   * Largest packet (fixed header included) let through. A packet whose
+   * header announces more stops the scan before any of its bytes count as
+   * scanned, and sets `oversize`: the limit holds per MQTT packet, however
+   * the packet is cut into WebSocket messages or TCP reads.
+   */
+  maxPacketSize = Number.MAX_SAFE_INTEGER
+  /** Set once a packet over `maxPacketSize` was announced; the scanner then stops. */
+  oversize = false
   /** Complete packets seen so far. */
   packets = 0
   /** Type (high nibble of the first byte) of the latest packet started. */
@@ -31,12 +42,13 @@ export class PacketScanner {
 
   /**
    * Scans `buf[start, end)`. Returns the index just past the last packet that
-   * completed inside this range, -1 if none did, or MALFORMED_LENGTH.
+   * completed inside this range, -1 if none did, or MALFORMED_LENGTH. When a
+   * packet over `maxPacketSize` is announced, stops there and sets `oversize`.
    */
   scan (buf: Uint8Array, start: number, end: number): number {
     let pos = start
     let lastBoundary = -1
-    while (pos < end) {
+    while (pos < end && !this.oversize) {
       if (this.bodyLeft > 0) {
         const take = Math.min(this.bodyLeft, end - pos)
         this.bodyLeft -= take
@@ -57,6 +69,8 @@ export class PacketScanner {
         pos++
         continue
       }
+      // The remaining length byte by byte, not with wire/mqtt.ts's decodeVarint: it may be
+      // split across chunks. test/unit/wire.test.ts checks that both read the same.
       const byte = buf[pos++] as number
       this.length += (byte & 0x7f) * 2 ** this.shift
       this.shift += 7
@@ -67,6 +81,10 @@ export class PacketScanner {
         continue
       }
       this.currentPacketSize = this.sizeSoFar + this.length
+      if (this.currentPacketSize > this.maxPacketSize) {
+        this.oversize = true
+        break
+      }
       if (this.length === 0) {
         this.finishPacket()
         lastBoundary = pos
@@ -80,6 +98,15 @@ export class PacketScanner {
   /** True while a packet has started but not completed. */
   get inPacket (): boolean {
     return this.headerPos !== 0
+  }
+
+  /**
+   * Bytes of a fixed header whose remaining length is not complete yet: a
+   * sender that must not forward a byte of an oversized packet holds these
+   * back until the header says how large the packet is (at most 4 bytes).
+   */
+  get headerBytesPending (): number {
+    return this.headerPos !== 0 && this.bodyLeft === 0 ? this.sizeSoFar : 0
   }
 
   /**
@@ -98,17 +125,14 @@ export class PacketScanner {
   }
 }
 
+/** firstPacketSize's remaining length: one object, not one per call. */
+const firstLength: Varint = { value: 0 }
+
 /**
  * Total size of the packet at the start of `buf` (fixed header included),
  * -1 if its header is not complete yet, or MALFORMED_LENGTH.
  */
 export function firstPacketSize (buf: Uint8Array): number {
-  let length = 0
-  for (let i = 1; i <= 4; i++) {
-    if (i >= buf.length) return -1
-    const byte = buf[i] as number
-    length += (byte & 0x7f) * 2 ** (7 * (i - 1))
-    if ((byte & 0x80) === 0) return 1 + i + length
-  }
-  return MALFORMED_LENGTH
+  const used = decodeVarint(buf, 1, buf.length, firstLength)
+  return used < 0 ? used : 1 + used + firstLength.value
 }

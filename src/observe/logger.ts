@@ -21,7 +21,7 @@ export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
     open: (e) => logger.info({
       event: 'open',
       conn: e.connectionId,
-      remote: `${e.remoteAddress}:${e.remotePort}`,
+      remote: formatEndpoint(e.remoteAddress, e.remotePort),
       path: e.path,
       subprotocol: e.subprotocol ?? null,
       handshakeMs: round(e.handshakeMs),
@@ -61,6 +61,12 @@ export function logLifecycle (gateway: GatewayRef, logger: Logger): () => void {
       event: 'backpressure', conn: e.connectionId, slowSide: e.slowSide, paused: e.paused
     }, e.paused ? `${e.slowSide} is slow: pausing the other side` : `${e.slowSide} drained: resuming`)
   })
+}
+
+/** `v4:port` or `[v6]:port`; the bare address when the port is unknown (taken from a proxy header). */
+export function formatEndpoint (address: string, port: number | undefined): string {
+  if (port === undefined) return address
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
 }
 
 function round (ms: number): number {

@@ -13,7 +13,6 @@
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { once } from 'node:events'
 import { createMetrics } from '../observe/metrics.js'
 import type { GatewayMetrics, MetricsSource } from '../observe/metrics.js'
 import { StatusRecorder } from '../observe/status.js'
@@ -21,6 +20,7 @@ import type { StatusSource, StatusTimings } from '../observe/status.js'
 import type { ResolvedOptions } from '../options.js'
 import { UpstreamProbe } from '../upstream/probe.js'
 import type { Upstream } from '../upstream/upstream.js'
+import { listenOn } from './listener.js'
 import { statusPage } from './status-page.js'
 
 export interface AdminSource extends MetricsSource, StatusSource {
@@ -81,11 +81,12 @@ export class AdminServer {
   }
 
   /** Binds the listener, probes the upstream once and starts sampling. */
+  /** Rejects with a ListenError (option adminPort) when the port cannot be bound. */
   async listen (): Promise<AddressInfo> {
-    this.server.listen(this.source.options.adminPort, this.source.options.adminHost)
-    await Promise.all([once(this.server, 'listening'), this.probe?.start()])
+    const { adminPort, adminHost } = this.source.options
+    const [bound] = await Promise.all([listenOn(this.server, 'adminPort', adminPort, adminHost), this.probe?.start()])
     this.status.start()
-    return this.server.address() as AddressInfo
+    return bound
   }
 
   async close (): Promise<void> {

@@ -14,12 +14,12 @@ import { readFileSync } from 'node:fs'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { createLocalJWKSet, errors, jwtVerify } from 'jose'
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey } from 'jose'
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError, UnreadableFileError } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 
 /** What a verified token grants the connection it opened. */
 export interface TokenGrant {
-  /** Epoch ms at which the token stops being honoured (exp plus the clock tolerance); undefined without exp. */
+  /** Epoch ms at which the token stops being honoured (exp plus the clock tolerance); undefined without exp (jwtAllowNoExp). */
   expiresAt: number | undefined
   /** With jwtClientIdClaim: the claim's value (undefined when missing or not a string). */
   clientId: string | undefined
@@ -32,7 +32,9 @@ export type TokenVerdict =
   | { ok: false, reason: 'token_missing' | 'token_invalid', detail: string }
 
 type TokenOptions = Pick<ResolvedOptions, 'jwtSecret' | 'jwtPublicKey' | 'jwtJwks' | 'jwtAudience' | 'jwtIssuer' |
-  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance'>
+  'jwtCookie' | 'jwtClientIdClaim' | 'jwtUsernameClaim' | 'jwtClockTolerance'> &
+  // Optional here: left out, exp is required (the default).
+  Partial<Pick<ResolvedOptions, 'jwtAllowNoExp'>>
 
 type VerifyKey = Uint8Array | KeyObject | JWTVerifyGetKey
 
@@ -109,7 +111,9 @@ export class TokenVerifier {
         algorithms: this.algorithms,
         audience: o.jwtAudience,
         issuer: o.jwtIssuer,
-        clockTolerance: o.jwtClockTolerance
+        clockTolerance: o.jwtClockTolerance,
+        // A token without exp would open connections for ever (RFC 8725 §3.10).
+        requiredClaims: o.jwtAllowNoExp === true ? [] : ['exp']
       }))
     } catch (err) {
       return { ok: false, reason: 'token_invalid', detail: describe(err) }
@@ -126,6 +130,9 @@ export class TokenVerifier {
 }
 
 function describe (err: unknown): string {
+  if (err instanceof errors.JWTClaimValidationFailed && err.claim === 'exp' && err.reason === 'missing') {
+    return `${err.code}: ${err.message} (exp): a token without exp never expires; --jwt-allow-no-exp accepts it`
+  }
   if (err instanceof errors.JWTClaimValidationFailed) return `${err.code}: ${err.message} (${err.claim})`
   if (err instanceof errors.JOSEError) return `${err.code}: ${err.message}`
   return String(err)
@@ -135,7 +142,7 @@ function readText (option: string, path: string): string {
   try {
     return readFileSync(path, 'utf8')
   } catch (err) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new UnreadableFileError(option, path, err as NodeJS.ErrnoException)
   }
 }
 

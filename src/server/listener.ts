@@ -4,10 +4,12 @@
  * without dropping live connections: only new handshakes see the new ones.
  */
 import { readFileSync } from 'node:fs'
+import { once } from 'node:events'
 import http from 'node:http'
 import https from 'node:https'
+import type { AddressInfo, Server } from 'node:net'
 import type { SecureContextOptions } from 'node:tls'
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError, ListenError, UnreadableFileError } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 
 type RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void
@@ -16,8 +18,27 @@ function readPem (option: string, path: string): Buffer {
   try {
     return readFileSync(path)
   } catch (err) {
-    throw new InvalidOptionError(option, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new UnreadableFileError(option, path, err as NodeJS.ErrnoException)
   }
+}
+
+/** `host:port` as people write it: IPv6 hosts in brackets. */
+export function hostPort (host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * Binds `server`; rejects with a ListenError naming `option` and the
+ * address (a taken port, a host not on this machine, a privileged port).
+ */
+export async function listenOn (server: Server, option: string, port: number, host: string): Promise<AddressInfo> {
+  server.listen(port, host)
+  try {
+    await once(server, 'listening')
+  } catch (err) {
+    throw new ListenError(option, hostPort(host, port), err as NodeJS.ErrnoException)
+  }
+  return server.address() as AddressInfo
 }
 
 /** The server's certificate, key and client CA, read from their files now. */
@@ -42,9 +63,23 @@ function requestLimits (options: ResolvedOptions): http.ServerOptions {
 
 export function createListener (options: ResolvedOptions, onRequest: RequestListener): http.Server {
   if (options.tlsCert === undefined) return http.createServer(requestLimits(options), onRequest)
+  const secure = secureContextOptions(options)
+  try {
+    return createHttpsListener(options, secure, onRequest)
+  } catch (err) {
+    // OpenSSL's word on files that were read but do not hold a usable pair.
+    throw new InvalidOptionError('tlsCert', `(with tlsKey${options.tlsCa === undefined ? '' : ', tlsCa'}) is not a usable certificate and key: ${(err as Error).message}`)
+  }
+}
+
+function createHttpsListener (options: ResolvedOptions, secure: SecureContextOptions, onRequest: RequestListener): https.Server {
   return https.createServer({
     ...requestLimits(options),
-    ...secureContextOptions(options),
+    ...secure,
+    // The TLS handshake gets the same bound as the request (Node's default
+    // is 120 s: slow-loris over TLS would hold sockets 12 times longer).
+    // The request timeouts above start once it is done.
+    handshakeTimeout: options.handshakeTimeout,
     // Client certificates: asked for when a CA is given, required on demand.
     requestCert: options.tlsCa !== undefined,
     rejectUnauthorized: options.tlsRequireClientCert

@@ -5,6 +5,11 @@
  * not the default), a wildcard host with a scheme (`https://*.example.com`),
  * or a wildcard host alone (`*.example.com`, any scheme). A wildcard matches
  * subdomains only, not the bare domain. An empty list allows every origin.
+ *
+ * `Origin: null` is not a missing header: browsers send it from sandboxed
+ * iframes, file: and data: pages and after some cross-origin redirects
+ * (RFC 6454 §7.3, the HTML spec's "opaque origin"). Any page can produce it,
+ * so with an allowlist it is refused even when missing Origins are allowed.
  */
 
 interface Pattern {
@@ -33,11 +38,11 @@ export class OriginPolicy {
   }
 
   allows (origin: string | undefined): boolean {
-    if (origin === undefined || origin === '' || origin === 'null') {
-      // Devices and native clients send none; browsers always do.
-      return this.allowMissing || this.patterns.length === 0
-    }
     if (this.patterns.length === 0) return true
+    // Devices and native clients send none; browsers always do.
+    if (origin === undefined || origin === '') return this.allowMissing
+    // An opaque origin: a browser, from a page that could be anyone's.
+    if (origin === 'null') return false
     let url: URL
     try {
       url = new URL(origin)

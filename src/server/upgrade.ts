@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
+import type { WebSocket } from 'ws'
 import { upgradeRejections } from '../errors.js'
 import type { UpgradeRejection } from '../errors.js'
 import { publish } from '../events.js'
@@ -18,15 +19,18 @@ import type { ResolvedOptions } from '../options.js'
 import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.js'
 import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
-import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
+import type { ClientEndpointAddress } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
-import { DeflateClientSocket } from './deflate-socket.js'
 import { rejectUpgrade } from './reject.js'
 import { TokenVerifier } from './jwt.js'
 import type { TokenGrant, TokenVerdict } from './jwt.js'
 import { chooseSubprotocol } from './subprotocol.js'
+import { switchProtocols } from './handshake.js'
+import type { ClientChannel } from '../ws/channel.js'
+import { DeflateChannel } from '../ws/deflate-channel.js'
+import { FrameChannel } from '../ws/frame-channel.js'
 
 /** What the upgrade handler needs from the gateway. */
 export interface UpgradeHost {
@@ -45,12 +49,15 @@ export interface UpgradeHost {
 }
 
 export interface AcceptedUpgrade {
-  client: Socket
+  /** The client side, message by message. */
+  channel: ClientChannel
+  /** Bytes that arrived with the upgrade request, for the lean channel to read first. */
   head: Buffer
   /** The broker connection, or how to open it once the client id is known. */
   link: UpstreamLink | OpenUpstream
   remoteAddress: string
-  remotePort: number
+  /** The TCP peer's port; for an address from a proxy header, the header's port if it gave one. */
+  remotePort: number | undefined
   path: string
   subprotocol: string | undefined
   handshakeMs: number
@@ -74,18 +81,19 @@ export class UpgradeHandler {
     this.host = host
     this.paths = new Set(host.options.paths)
     this.origins = new OriginPolicy(host.options.allowedOrigins, host.options.allowMissingOrigin)
-    this.addresses = new ClientAddressResolver(host.options.trustedProxies)
+    this.addresses = new ClientAddressResolver(host.options.trustedProxies, host.options.clientAddressHeader)
     this.tokens = TokenVerifier.fromOptions(host.options)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
+    // Runs only the connections that offer permessage-deflate when it is on.
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       // Off unless asked for: compression costs more CPU than everything
       // else on the data path, and MQTT payloads are often compressed or tiny.
       perMessageDeflate: host.options.perMessageDeflate,
-      // Used only when permessage-deflate runs the connection through ws.
       maxPayload: host.options.maxMessageSize,
-      WebSocket: AdoptedWebSocket,
+      // The bridge answers pings, with the same bounds as on the lean path.
+      autoPong: false,
       // The choice was made (and checked) before the upstream connect.
       handleProtocols: (_offered, req) => (req as ChosenRequest).chosenSubprotocol ?? false
     })
@@ -118,12 +126,21 @@ export class UpgradeHandler {
       .finally(() => this.host.upgradeEnded())
   }
 
+  /**
+   * An HTTP CONNECT (a forward-proxy request): Node closes such sockets
+   * silently unless someone listens; this gateway proxies nothing, and says so.
+   */
+  readonly refuseConnect = (req: IncomingMessage, socket: Duplex): void => {
+    this.reject(socket, req, '', 'method', `CONNECT ${req.url ?? ''}`)
+  }
+
   /** Cheap checks first: nothing here costs an upstream connection. */
   private check (req: IncomingMessage, path: string): { reason: UpgradeRejection, detail: string } | undefined {
     if (this.host.closing) return { reason: 'closing', detail: 'shutting down' }
     if (!this.paths.has(path)) return { reason: 'path', detail: path }
+    if (req.method !== 'GET') return { reason: 'method', detail: req.method ?? 'no method' }
     const key = req.headers['sec-websocket-key']
-    if (req.method !== 'GET' || req.headers.upgrade?.toLowerCase() !== 'websocket' ||
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket' ||
       key === undefined || !KEY_PATTERN.test(key.trim()) || req.headers['sec-websocket-version'] !== '13') {
       return { reason: 'bad_request', detail: 'missing or invalid WebSocket headers' }
     }
@@ -163,28 +180,41 @@ export class UpgradeHandler {
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
-    let adopted: AdoptedWebSocket | undefined
-    this.wss.handleUpgrade(req, socket, head, (ws) => { adopted = ws as AdoptedWebSocket })
-    const client = adopted?.deflated === true
-      ? new DeflateClientSocket(adopted, this.host.options.highWaterMark) as unknown as Socket
-      : adopted?.adoptedSocket as Socket | undefined
-    if (adopted === undefined || client === undefined) {
-      // ws refused the handshake itself (and answered 400).
+    const subprotocol = (req as ChosenRequest).chosenSubprotocol
+    const channel = this.offersDeflate(req)
+      ? this.deflateChannel(req, socket, head)
+      : switchProtocols(socket, req.headers['sec-websocket-key'] as string, subprotocol) ? new FrameChannel(socket, this.host.options.maxMessageSize) : undefined
+    if (channel === undefined) {
+      // The client left, or ws refused the extension offer (and answered 400).
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
+    const from = this.clientEndpointAddress(req)
     this.host.accept({
-      client,
-      head: adopted.adoptedHead ?? Buffer.alloc(0),
+      channel,
+      head: channel instanceof FrameChannel ? head : Buffer.alloc(0),
       link,
-      remoteAddress: this.clientAddress(req),
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: from.address,
+      remotePort: from.port,
       path,
-      subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
+      subprotocol,
       handshakeMs: performance.now() - started,
       auth
     })
     return true
+  }
+
+  /** With --per-message-deflate, a client offering it gets a connection ws runs. */
+  private offersDeflate (req: IncomingMessage): boolean {
+    return this.host.options.perMessageDeflate && /\bpermessage-deflate\b/i.test(String(req.headers['sec-websocket-extensions'] ?? ''))
+  }
+
+  /** ws answers the 101 (negotiating the extension) and runs the connection; undefined when it refused. */
+  private deflateChannel (req: IncomingMessage, socket: Socket, head: Buffer): ClientChannel | undefined {
+    let ws: WebSocket | undefined
+    this.wss.handleUpgrade(req, socket, head, (opened) => { ws = opened })
+    if (ws === undefined) return undefined
+    return new DeflateChannel(ws, socket, this.host.options.maxMessageSize, this.host.options.highWaterMark)
   }
 
   /** The broker connection, before the 101; undefined when the client was refused or left. */
@@ -251,9 +281,13 @@ export class UpgradeHandler {
 
   /** The client's address, through trusted proxies; resolved once per request. */
   private clientAddress (req: IncomingMessage): string {
+    return this.clientEndpointAddress(req).address
+  }
+
+  private clientEndpointAddress (req: IncomingMessage): ClientEndpointAddress {
     const chosen = req as ChosenRequest
-    chosen.clientAddress ??= this.addresses.resolve(req.socket.remoteAddress ?? '', req.headers)
-    return chosen.clientAddress
+    chosen.clientEndpoint ??= this.addresses.resolveEndpoint(req.socket.remoteAddress ?? '', req.socket.remotePort, req.headers)
+    return chosen.clientEndpoint
   }
 
   private reject (socket: Duplex, req: IncomingMessage, path: string, reason: UpgradeRejection, detail: string | undefined, extraHeaders: Record<string, string> = {}): void {
@@ -268,6 +302,8 @@ export class UpgradeHandler {
     })
     const headers: Record<string, string> = reason === 'bad_request' ? { 'Sec-WebSocket-Version': '13', ...extraHeaders } : { ...extraHeaders }
     if (status === 503) headers['Retry-After'] = '5'
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+    if (status === 405) headers.Allow = 'GET'
     // RFC 6750 §3, without error details: those stay in the log.
     if (status === 401) headers['WWW-Authenticate'] = 'Bearer'
     rejectUpgrade(socket, status, message, headers)
@@ -276,7 +312,7 @@ export class UpgradeHandler {
 
 interface ChosenRequest extends IncomingMessage {
   chosenSubprotocol?: string | undefined
-  clientAddress?: string
+  clientEndpoint?: ClientEndpointAddress
 }
 
 function pathOf (url: string | undefined): string {

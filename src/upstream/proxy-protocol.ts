@@ -26,17 +26,42 @@ const PP2_SUBTYPE_SSL_CN = 0x22
 const PP2_CLIENT_SSL = 0x01
 const PP2_CLIENT_CERT_CONN = 0x02
 
-function plain (address: string): string {
-  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address
+/** A CN longer than this is left out rather than cut: a broker must never read a wrong name. */
+const MAX_CN_BYTES = 1024
+
+/**
+ * `address` in the one text form a header may carry: IPv4 dotted quad, or
+ * IPv6 compressed as RFC 5952 says (no zone id, no dotted IPv4 tail: a
+ * header is read by brokers that do not all accept those). IPv4 clients of
+ * a dual-stack socket (`::ffff:a.b.c.d`) become IPv4. Undefined when the
+ * text is not an IP address.
+ */
+function canonical (address: string): string | undefined {
+  const bare = address.split('%', 1)[0] as string
+  if (isIPv4(bare)) return bare
+  if (!isIPv6(bare)) return undefined
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1]
+  if (mapped !== undefined && isIPv4(mapped)) return mapped
+  return rfc5952(bare)
 }
 
-/** Both addresses in one family, or undefined (then the header says "unknown"). */
+/** WHATWG URL parsing writes IPv6 hosts in the RFC 5952 form. */
+function rfc5952 (ipv6: string): string {
+  return new URL(`http://[${ipv6}]/`).hostname.slice(1, -1)
+}
+
+/**
+ * Both addresses in one family, or undefined (then the header says
+ * "unknown"). An IPv6 client of an IPv4-mapped listener address keeps its
+ * address: the local one is written IPv4-mapped.
+ */
 function family (client: ClientEndpoint): { v6: boolean, src: string, dst: string } | undefined {
-  const src = plain(client.address)
-  const dst = plain(client.localAddress)
-  if (isIPv4(src) && isIPv4(dst)) return { v6: false, src, dst }
-  if (isIPv6(src) && isIPv6(dst)) return { v6: true, src, dst }
-  return undefined
+  const src = canonical(client.address)
+  const dst = canonical(client.localAddress)
+  if (src === undefined || dst === undefined) return undefined
+  const v6 = isIPv6(src)
+  if (v6 === isIPv6(dst)) return { v6, src, dst }
+  return v6 ? { v6, src, dst: rfc5952(`::ffff:${dst}`) } : { v6: true, src: rfc5952(`::ffff:${src}`), dst }
 }
 
 /**
@@ -55,7 +80,7 @@ function headerV1 (client: ClientEndpoint | undefined): Buffer {
 
 function ipBytes (address: string, v6: boolean): Buffer {
   if (!v6) return Buffer.from(address.split('.').map(Number))
-  // Expand "::" and write eight 16-bit groups.
+  // Expand "::" and write eight 16-bit groups (the text is RFC 5952: hex groups only).
   const [head = '', tail] = address.split('::')
   const left = head === '' ? [] : head.split(':')
   const right = tail === undefined || tail === '' ? [] : tail.split(':')
@@ -73,12 +98,13 @@ function tlv (type: number, value: Buffer): Buffer {
 }
 
 function sslTlv (tls: NonNullable<ClientEndpoint['tls']>): Buffer {
-  const flags = PP2_CLIENT_SSL | (tls.clientCn === undefined ? 0 : PP2_CLIENT_CERT_CONN)
+  const cn = tls.clientCn === undefined ? undefined : Buffer.from(tls.clientCn, 'utf8')
   const head = Buffer.alloc(5) // client flags, then verify = 0 (the TLS layer verified it)
-  head[0] = flags
+  // The certificate flag says the client presented one, whether or not its CN fits.
+  head[0] = PP2_CLIENT_SSL | (cn === undefined ? 0 : PP2_CLIENT_CERT_CONN)
   const subs = [
-    ...(tls.version === undefined ? [] : [tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(tls.version, 'utf8'))]),
-    ...(tls.clientCn === undefined ? [] : [tlv(PP2_SUBTYPE_SSL_CN, Buffer.from(tls.clientCn, 'utf8'))])
+    ...(tls.version === undefined ? [] : [tlv(PP2_SUBTYPE_SSL_VERSION, Buffer.from(tls.version, 'utf8').subarray(0, 64))]),
+    ...(cn === undefined || cn.length > MAX_CN_BYTES ? [] : [tlv(PP2_SUBTYPE_SSL_CN, cn)])
   ]
   return tlv(PP2_TYPE_SSL, Buffer.concat([head, ...subs]))
 }

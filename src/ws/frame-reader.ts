@@ -10,17 +10,12 @@
  * Payloads are streamed as they arrive, so a large message is never held
  * whole in memory.
  */
+import { isUtf8 } from 'node:buffer'
 import type { CloseReason } from '../errors.js'
+import { Opcode } from '../wire/websocket.js'
 import { unmaskInPlace, unmaskTo } from './unmask.js'
 
-export const Opcode = {
-  continuation: 0x0,
-  text: 0x1,
-  binary: 0x2,
-  close: 0x8,
-  ping: 0x9,
-  pong: 0xa
-} as const
+// Still importable from here for server/deflate-socket.ts until its redesign; new code imports ../wire/websocket.js.
 
 export interface FrameSink {
   /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */
@@ -217,6 +212,11 @@ export class FrameReader {
         const code = closeCode(payload)
         if (code === undefined) {
           this.fail('protocol_error', 'close frame with an invalid status code')
+          return
+        }
+        // [RFC 6455 §5.5.1, §8.1] the reason is UTF-8; anything else fails the connection.
+        if (!isUtf8(payload.subarray(2))) {
+          this.fail('invalid_utf8', 'close frame reason is not valid UTF-8')
           return
         }
         this.stop()

@@ -1,7 +1,7 @@
 /**
  * Frames the server sends [RFC 6455 §5.2]: unmasked, never fragmented.
  */
-import { Opcode } from './frame-reader.js'
+import { Opcode } from '../wire/websocket.js'
 
 /** Header of a final, unmasked frame carrying `length` payload bytes. */
 export function frameHeader (opcode: number, length: number): Buffer {

@@ -84,6 +84,16 @@ function sample (text: string, name: string, labels: Record<string, string> = {}
   return undefined
 }
 
+/** The sum of every sample of `name`, whatever its labels. */
+function total (text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{.*\})? (\S+)$/.exec(line)
+    if (match?.[1] === name) sum += Number(match[2])
+  }
+  return sum
+}
+
 async function metrics (admin: string): Promise<string> {
   const answer = await request(`${admin}/metrics`)
   assert.equal(answer.status, 200)
@@ -326,7 +336,8 @@ describe('admin: routing and exposure', () => {
     t.after(() => squatter.close())
     const taken = (squatter.address() as net.AddressInfo).port
     const gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: taken, logLevel: 'silent' })
-    await assert.rejects(gateway.listen(), { code: 'EADDRINUSE' })
+    // A typed start-up error since issue 11; the system's code is kept as errno.
+    await assert.rejects(gateway.listen(), { code: 'MWG_ERR_LISTEN', errno: 'EADDRINUSE', option: 'adminPort', address: `127.0.0.1:${taken}` })
     assert.throws(() => gateway.address(), /not listening/)
   })
 })
@@ -349,6 +360,8 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
     /** The broker to bridge to instead of the fixture's Aedes, made for this test. */
     upstream?: (t: TestContext) => Promise<string>
     send: (url: string, fixture: Admin) => Promise<UpgradeResult>
+    /** Refusals the scenario makes in all (default 1). */
+    refusals?: number
   }[] = [
     { reason: 'path', status: 404, options: {}, send: (url) => upgrade(url.replace('/mqtt', '/other'), { protocol: 'mqtt' }) },
     { reason: 'bad_request', status: 400, options: {}, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'Sec-WebSocket-Key': 'bad' } }) },
@@ -363,10 +376,30 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
     { reason: 'header_too_large', status: 431, options: { maxHeaderSize: 2048 }, send: (url) => upgrade(url, { protocol: 'mqtt', headers: { 'X-Pad': 'x'.repeat(4000) } }) },
     { reason: 'handshake_timeout', status: 408, options: { handshakeTimeout: 300 }, send: unfinishedRequest },
     { reason: 'limit_connections', status: 503, options: { maxConnections: 1 }, send: secondOf },
-    { reason: 'limit_handshakes', status: 503, options: { maxPendingUpgrades: 1, upstreamConnectTimeout: 800 }, upstream: hanging, send: whileOnePending },
+    // …and the first upgrade, which held the slot, ends in a 502 upstream_timeout.
+    { reason: 'limit_handshakes', status: 503, options: { maxPendingUpgrades: 1, upstreamConnectTimeout: 800 }, upstream: hanging, send: whileOnePending, refusals: 2 },
     { reason: 'limit_ip', status: 429, options: { maxConnectionsPerIp: 1 }, send: secondOf },
-    { reason: 'limit_rate', status: 429, options: { connectRatePerIp: 1, connectBurstPerIp: 1 }, send: secondOf }
+    { reason: 'limit_rate', status: 429, options: { connectRatePerIp: 1, connectBurstPerIp: 1 }, send: secondOf },
+    { reason: 'method', status: 405, options: {}, send: (url) => rawRequest(url, 'POST /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n') },
+    { reason: 'method', status: 405, options: {}, send: (url) => rawRequest(url, 'CONNECT broker.example:1883 HTTP/1.1\r\nHost: broker.example:1883\r\n\r\n') }
   ]
+  /** Writes `request` on a raw socket; answers with the status of what came back before the close. */
+  async function rawRequest (url: string, request: string): Promise<UpgradeResult> {
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+    socket.on('error', () => {})
+    let answer = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { answer += chunk })
+    try {
+      await withTimeout(once(socket, 'connect'), 2000, 'connect')
+      socket.write(request)
+      await withTimeout(once(socket, 'close'), 3000, 'the gateway closing after its answer')
+    } finally {
+      socket.destroy()
+    }
+    const [head = '', body = ''] = answer.split('\r\n\r\n')
+    return { ok: false, status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), body, headers: {} }
+  }
   /** Opens one connection (kept open), then answers with the second attempt. */
   async function secondOf (url: string): Promise<UpgradeResult> {
     const first = await upgrade(url, { protocol: 'mqtt' })
@@ -400,12 +433,15 @@ describe('/metrics counts every refusal and every gateway-initiated close by its
     const [head = '', body = ''] = answer.split('\r\n\r\n')
     return { ok: false, status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1] ?? 0), body, headers: {} }
   }
-  for (const { reason, status, options, upstream, send } of refusals) {
+  for (const { reason, status, options, upstream, send, refusals: made = 1 } of refusals) {
     test(`upgrade refused: ${reason} → ${status}`, async (t) => {
       const fixture = await startAdmin(t, upstream === undefined ? options : { ...options, upstream: await upstream(t) })
       const result = await send(fixture.url, fixture)
       assert.equal(!result.ok && result.status, status)
       await waitUntil(async () => sample(await metrics(fixture.admin), 'mqtt_ws_gateway_upgrades_rejected_total', { reason }) === 1, 3000, `${reason} counted`)
+      // One refusal, one increment: what follows it (the client's FIN, more bytes) is not counted again.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.equal(total(await metrics(fixture.admin), 'mqtt_ws_gateway_upgrades_rejected_total'), made)
     })
   }
 

@@ -4,7 +4,9 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import diagnostics from 'node:diagnostics_channel'
 import mqtt from 'mqtt'
+import type { ConnectionCloseEvent } from '../../src/events.js'
 import { createGateway } from '../../src/index.js'
 import type { Gateway } from '../../src/index.js'
 import { startMosquitto } from '../helpers/mosquitto.js'
@@ -67,6 +69,25 @@ describe('data path through the embedded broker (MQTT 3.1.1)', () => {
     const after = gateway.stats()
     assert.equal(after.packetsFromClients - before.packetsFromClients, 2)
     assert.equal(after.bytesFromClients - before.bytesFromClients, live.bytesFromClients - before.bytesFromClients)
+  })
+
+  it('a broker that closes after the client\'s DISCONNECT: closed by the client, client_disconnect', async (t) => {
+    const closes: ConnectionCloseEvent[] = []
+    const onClose = (event: unknown): void => { closes.push(event as ConnectionCloseEvent) }
+    diagnostics.subscribe('mqtt-ws-gateway:connection:close', onClose)
+    t.after(() => diagnostics.unsubscribe('mqtt-ws-gateway:connection:close', onClose))
+    const raw = await connectRaw(url)
+    t.after(() => raw.destroy())
+    raw.sendBinary(connectPacket('says-disconnect'))
+    await raw.waitFor(() => raw.messages.length >= 1, 2000, 'CONNACK')
+    // DISCONNECT alone, no close frame: the broker ends the session and closes first,
+    // then the gateway sends its close frame, which the client answers.
+    raw.sendBinary(Buffer.from([0xe0, 0x00]))
+    await raw.waitFor(() => raw.closeCode !== undefined, 2000, 'close frame')
+    raw.sendClose(raw.closeCode)
+    await raw.waitFor(() => closes.some((e) => e.clientId === 'says-disconnect'), 2000, 'close event')
+    const close = closes.find((e) => e.clientId === 'says-disconnect')
+    assert.deepEqual([close?.initiator, close?.reason], ['client', 'client_disconnect'])
   })
 
   it('forwards a CONNECT split over several frames and many packets in one frame', async (t) => {

@@ -23,6 +23,25 @@ describe('origin allowlist', () => {
       ok.client.destroy()
     }
   })
+
+  it('refuses Origin: null with 403 even when requests without an Origin are let in', async (t) => {
+    const fixture = await startBridged({ allowedOrigins: ['https://app.example.com'] })
+    t.after(() => fixture.close())
+    const opaque = await upgrade(fixture.url, { protocol: 'mqtt', headers: { Origin: 'null' } })
+    assert.equal(!opaque.ok && opaque.status, 403)
+    assert.ok(fixture.logs.find({ event: 'reject', reason: 'origin', detail: 'null' }))
+    const missing = await upgrade(fixture.url, { protocol: 'mqtt' })
+    assert.ok(missing.ok, 'no Origin header: a device, let in by default')
+    if (missing.ok) missing.client.destroy()
+  })
+
+  it('without an allowlist lets every origin in, null included', async (t) => {
+    const fixture = await startBridged()
+    t.after(() => fixture.close())
+    const opaque = await upgrade(fixture.url, { protocol: 'mqtt', headers: { Origin: 'null' } })
+    assert.ok(opaque.ok)
+    if (opaque.ok) opaque.client.destroy()
+  })
 })
 
 describe('per-address limits', () => {

@@ -20,6 +20,24 @@ async function listening (options: Parameters<typeof createGateway>[0]): Promise
   return { gateway, url, logs }
 }
 
+/** Every refusal the gateway logged, as "status reason". */
+function refusals (gw: Awaited<ReturnType<typeof listening>>): string[] {
+  return gw.logs.lines.filter((l) => l.event === 'reject').map((l) => `${String(l.status)} ${String(l.reason)}`)
+}
+
+/** Writes `request` on a raw socket; resolves with everything read until the gateway closes (or 3 s). */
+async function rawExchange (url: string, request: string): Promise<string> {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1')
+  socket.on('error', () => {})
+  let answer = ''
+  socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+  await once(socket, 'connect')
+  socket.write(request)
+  await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 3000))])
+  socket.destroy()
+  return answer
+}
+
 describe('handshake with the embedded broker', () => {
   let gw: Awaited<ReturnType<typeof listening>>
   before(async () => { gw = await listening({ paths: ['/mqtt', '/ws'] }) })
@@ -78,6 +96,21 @@ describe('handshake with the embedded broker', () => {
     const res = await fetch(gw.url.replace('ws:', 'http:'))
     assert.equal(res.status, 426)
     assert.match(await res.text(), /mqtt-ws-gateway/)
+  })
+})
+
+describe('the open log line', () => {
+  it('names a direct peer as v4:port, and an IPv6 peer as [v6]:port', async (t) => {
+    for (const host of ['127.0.0.1', '::1']) {
+      const gw = await listening({ host })
+      t.after(() => gw.gateway.close())
+      const result = await upgrade(gw.url, { protocol: 'mqtt' })
+      assert.ok(result.ok)
+      const local = result.client.socket.localPort
+      result.client.destroy()
+      const remote = gw.logs.find({ event: 'open' })?.remote
+      assert.equal(remote, host.includes(':') ? `[${host}]:${local}` : `${host}:${local}`)
+    }
   })
 })
 
@@ -187,6 +220,53 @@ describe('the upgrade request itself', () => {
     const after = Date.now() - started
     assert.ok(after >= 400 && after < 2500, `closed after ${after} ms`)
     assert.ok(gw.logs.find({ event: 'reject', reason: 'handshake_timeout' }))
+    // The FIN that follows the 408 is not a second refusal.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.deepEqual(refusals(gw), ['408 handshake_timeout'])
+  })
+
+  it('answers a header streamed past the limit with one 431, logged once', async (t) => {
+    const gw = await listening({ maxHeaderSize: 4096, adminPort: 0 })
+    t.after(() => gw.gateway.close())
+    const socket = net.connect(Number(new URL(gw.url).port), '127.0.0.1')
+    socket.on('error', () => {})
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+    await once(socket, 'connect')
+    socket.write('GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n')
+    // Header lines keep coming, one per turn of the event loop, until the gateway closes.
+    const pad = `X-Pad: ${'x'.repeat(100)}\r\n`
+    const deadline = Date.now() + 3000
+    while (!socket.destroyed && socket.writable && Date.now() < deadline) {
+      socket.write(pad)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 2000))])
+    socket.destroy()
+    assert.match(answer, /^HTTP\/1\.1 431 /)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    assert.deepEqual(refusals(gw), ['431 header_too_large'])
+  })
+
+  it('answers an upgrade with another method than GET with 405 and Allow: GET', async (t) => {
+    const gw = await listening({})
+    t.after(() => gw.gateway.close())
+    const answer = await rawExchange(gw.url, 'POST /mqtt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nContent-Length: 0\r\n\r\n')
+    assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
+    assert.match(answer, /\r\nAllow: GET\r\n/)
+    assert.deepEqual(refusals(gw), ['405 method'])
+    assert.equal(gw.logs.find({ event: 'reject', reason: 'method' })?.detail, 'POST')
+  })
+
+  it('answers CONNECT (a forward-proxy request) with 405, not a silent close', async (t) => {
+    const gw = await listening({})
+    t.after(() => gw.gateway.close())
+    const answer = await rawExchange(gw.url, 'CONNECT broker.example:1883 HTTP/1.1\r\nHost: broker.example:1883\r\n\r\n')
+    assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/)
+    assert.match(answer, /\r\nAllow: GET\r\n/)
+    assert.deepEqual(refusals(gw), ['405 method'])
+    assert.equal(gw.logs.find({ event: 'reject', reason: 'method' })?.detail, 'CONNECT broker.example:1883')
   })
 
   it('answers 431 to an oversized request header', async (t) => {

@@ -119,7 +119,9 @@ describe('token check: refusals', () => {
       .sign(new TextEncoder().encode('not-the-secret-but-also-32-bytes-long'))
     const expired = await hs256({ aud: 'mqtt' }, Math.floor(Date.now() / 1000) - 60)
     const wrongAudience = await hs256({ aud: 'other' })
+    const noExp = await new SignJWT({ aud: 'mqtt' }).setProtectedHeader({ alg: 'HS256' }).sign(secretKey)
     const cases: [string, string, RegExp][] = [
+      ['no exp', noExp, /missing required "exp" claim/],
       ['wrong key', wrongKey, /ERR_JWS_SIGNATURE_VERIFICATION_FAILED/],
       ['expired', expired, /ERR_JWT_EXPIRED/],
       ['wrong audience', wrongAudience, /\(aud\)/],
@@ -167,6 +169,17 @@ describe('token check: accepted tokens', () => {
       raw.sendClose(1000)
       await raw.closedPromise
     }
+  })
+})
+
+describe('token check: tokens without exp, when allowed', () => {
+  it('--jwt-allow-no-exp lets a token without exp in', async (t) => {
+    const fixture = await start({ jwtSecret: SECRET, jwtAllowNoExp: true })
+    t.after(() => fixture.close())
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).sign(secretKey)
+    const raw = await connectRaw(fixture.url, { protocol: 'mqtt', headers: bearer(token) })
+    await mqttConnect(raw, 'no-exp')
+    raw.destroy()
   })
 })
 

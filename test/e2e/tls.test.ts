@@ -82,6 +82,72 @@ describe('wss:// for clients', () => {
   })
 })
 
+describe('wss:// handshake timeout', () => {
+  const TIMEOUT = 500
+
+  async function wssGateway (t: { after: (fn: () => Promise<void>) => void }): Promise<{ port: number, logs: ReturnType<typeof captureLogs> }> {
+    const [cert, key] = pki.issue('slow', 'slow')
+    const logs = captureLogs()
+    const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: 0, logger: logs.logger, tlsCert: cert, tlsKey: key, handshakeTimeout: TIMEOUT })
+    const { port } = await gateway.listen()
+    t.after(() => gateway.close())
+    return { port, logs }
+  }
+
+  /**
+   * Connects over raw TCP, sends `bytes` (maybe none), then one more byte
+   * every 100 ms when `trickle`; resolves with the ms until the gateway closes (at most 5 s).
+   */
+  async function closedAfter (port: number, bytes: Buffer, trickle = false): Promise<number> {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.resume()
+    await once(socket, 'connect')
+    const started = Date.now()
+    if (bytes.length > 0) socket.write(bytes)
+    const timer = trickle ? setInterval(() => { if (socket.writable) socket.write(Buffer.alloc(1, 7)) }, 100) : undefined
+    await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5000))])
+    clearInterval(timer)
+    socket.destroy()
+    return Date.now() - started
+  }
+
+  function timeouts (logs: ReturnType<typeof captureLogs>): number {
+    return logs.lines.filter((l) => l.event === 'reject').length
+  }
+
+  it('closes a TCP connection that sends no ClientHello, half of one, or one byte at a time, after --handshake-timeout; logged once each', async (t) => {
+    const { port, logs } = await wssGateway(t)
+    // A TLS record header announcing 512 bytes of handshake, then only 20 of them.
+    const halfHello = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]), Buffer.alloc(20, 7)])
+    const closes = await Promise.all([closedAfter(port, Buffer.alloc(0)), closedAfter(port, halfHello), closedAfter(port, halfHello, true)])
+    for (const ms of closes) assert.ok(ms >= TIMEOUT - 100 && ms < TIMEOUT + 1000, `closed after ${ms} ms (Node's default: 120 s)`)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(timeouts(logs), 3)
+    const line = logs.find({ event: 'reject', reason: 'handshake_timeout' })
+    assert.equal(line?.remote, '127.0.0.1')
+    assert.match(String(line?.detail), /TLS/)
+  })
+
+  it('after the TLS handshake, the request must still come within --handshake-timeout (408, logged once)', async (t) => {
+    const { port, logs } = await wssGateway(t)
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pki.ca), servername: 'localhost' })
+    socket.on('error', () => {})
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => { answer += chunk.toString('latin1') })
+    await once(socket, 'secureConnect')
+    const started = Date.now()
+    socket.write('GET /mqtt HTTP/1.1\r\nHost: x\r\n') // and never the blank line
+    await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 5000))])
+    const ms = Date.now() - started
+    socket.destroy()
+    assert.ok(ms < TIMEOUT + 1500, `closed after ${ms} ms`)
+    assert.match(answer, /^HTTP\/1\.1 408 /)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(timeouts(logs), 1)
+  })
+})
+
 describe('mqtts:// to the broker', () => {
   it('verifies the broker against --upstream-ca, and answers 502 when it cannot', async (t) => {
     const [cert, key] = pki.issue('broker', 'broker')

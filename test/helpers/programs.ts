@@ -12,7 +12,9 @@ export const programs = {
   // Debian's python3-paho-mqtt is visible only to the system interpreter, not
   // to a python3 that comes earlier on PATH (pyenv, venv).
   python: '/usr/bin/python3',
-  chromium: '/usr/bin/chromium'
+  chromium: '/usr/bin/chromium',
+  nginx: '/usr/sbin/nginx',
+  haproxy: '/usr/sbin/haproxy'
 } as const
 
 export function isExecutable (path: string): boolean {
@@ -34,14 +36,18 @@ const checks = {
   mosquitto: () => isExecutable(programs.mosquitto),
   mosquittoPasswd: () => isExecutable(programs.mosquittoPasswd),
   paho: pahoImports,
-  chromium: () => isExecutable(programs.chromium)
+  chromium: () => isExecutable(programs.chromium),
+  nginx: () => isExecutable(programs.nginx),
+  haproxy: () => isExecutable(programs.haproxy)
 } as const
 
 const descriptions: Record<keyof typeof checks, string> = {
   mosquitto: programs.mosquitto,
   mosquittoPasswd: programs.mosquittoPasswd,
   paho: `paho-mqtt for ${programs.python} (apt-get install python3-paho-mqtt)`,
-  chromium: programs.chromium
+  chromium: programs.chromium,
+  nginx: programs.nginx,
+  haproxy: programs.haproxy
 }
 
 /**

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { envName, flagName, fromEnv, fromFile, gatherOptions, parseFlags } from '../../src/cli/config.js'
-import { InvalidOptionError } from '../../src/errors.js'
+import { describeFailure } from '../../src/cli/failure.js'
+import { InvalidOptionError, ListenError, UnreadableFileError } from '../../src/errors.js'
 import { defaultOptions, optionNames, resolveOptions } from '../../src/options.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'mwg-cli-config-'))
@@ -283,5 +284,26 @@ describe('gatherOptions', () => {
     assertInvalid(() => gatherOptions(['--config', join(dir, 'missing.json')], {}), 'config')
     assertInvalid(() => gatherOptions([], { MQTT_WS_GATEWAY_CONFIG: configFile('not json') }), 'config')
     assertInvalid(() => gatherOptions(['--port', 'x'], {}), 'port')
+  })
+})
+
+describe('describeFailure: one line and an exit code for a start that failed', () => {
+  test('an invalid option: its message, exit 2', () => {
+    assert.deepEqual(describeFailure(new InvalidOptionError('port', 'must be an integer')), { line: 'option "port" must be an integer', exitCode: 2 })
+  })
+
+  test('a taken port: the flag and the address, exit 1', () => {
+    const err = new ListenError('tcpPort', '[::1]:1883', Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }))
+    assert.deepEqual(describeFailure(err), { line: 'cannot listen on [::1]:1883 (--tcp-port): address already in use', exitCode: 1 })
+  })
+
+  test('an unreadable file: the flag and the path, exit 1', () => {
+    const err = new UnreadableFileError('tlsKey', '/etc/key.pem', Object.assign(new Error('EACCES'), { code: 'EACCES' }))
+    assert.deepEqual(describeFailure(err), { line: 'cannot read /etc/key.pem (--tls-key): permission denied', exitCode: 1 })
+  })
+
+  test('anything else: the first line of its message, never a stack, exit 1', () => {
+    assert.deepEqual(describeFailure(new Error('boom\n    at somewhere')), { line: 'start failed: boom', exitCode: 1 })
+    assert.deepEqual(describeFailure('plain'), { line: 'start failed: plain', exitCode: 1 })
   })
 })

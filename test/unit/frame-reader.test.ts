@@ -11,7 +11,8 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, test } from 'node:test'
 import type { CloseReason } from '../../src/errors.js'
-import { FrameReader, Opcode } from '../../src/ws/frame-reader.js'
+import { Opcode } from '../../src/wire/websocket.js'
+import { FrameReader } from '../../src/ws/frame-reader.js'
 import type { FrameSink } from '../../src/ws/frame-reader.js'
 import { prng } from './support/prng.js'
 
@@ -379,6 +380,15 @@ describe('FrameReader: control frames', () => {
       return events[0] !== 'error protocol_error'
     })
     assert.deepEqual(passedOn, [], 'invalid close codes passed on to the sink instead of protocol_error')
+  })
+
+  // [RFC 6455 §8.1] a close reason that is not UTF-8 fails the connection with 1007.
+  test('a close frame whose reason is not valid UTF-8 is invalid_utf8, split or whole', () => {
+    const payload = Buffer.concat([closePayload(1000), Buffer.from([0x68, 0xc3, 0x28])]) // "h" then a broken 2-byte sequence
+    const stream = frame(Opcode.close, payload)
+    for (let cut = 0; cut < stream.length; cut++) {
+      assert.deepEqual(feed(stream, cut === 0 ? [] : [cut]).normalized(), ['error invalid_utf8'], `cut at ${cut}`)
+    }
   })
 
   test('a close frame with any valid code is passed on', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { Opcode } from '../../src/ws/frame-reader.js'
+import { Opcode } from '../../src/wire/websocket.js'
 import { closeFrame, controlFrame, frameHeader } from '../../src/ws/frame-writer.js'
 
 interface Parsed {

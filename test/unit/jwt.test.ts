@@ -90,15 +90,20 @@ describe('TokenVerifier', () => {
     assert.deepEqual(verdict, { ok: true, grant: { expiresAt: 2_000_000_003_000, clientId: 'dev-1', username: undefined } })
   })
 
-  test('a token without exp never expires; a missing or non-string client id or username claim is undefined', async () => {
+  test('a token without exp is refused by default, and the detail says why', async () => {
+    const token = await new SignJWT({ sub: 'forever' }).setProtectedHeader({ alg: 'HS256' }).sign(secret)
+    assertInvalid(await verifier({ jwtSecret: SECRET }).verify(token), /missing required "exp" claim \(exp\).*--jwt-allow-no-exp/)
+  })
+
+  test('with jwtAllowNoExp a token without exp never expires; a missing or non-string client id or username claim is undefined', async () => {
     const token = await new SignJWT({ client_id: 42 }).setProtectedHeader({ alg: 'HS256' }).sign(secret)
-    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtClientIdClaim: 'client_id', jwtUsernameClaim: 'user' }).verify(token),
+    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtAllowNoExp: true, jwtClientIdClaim: 'client_id', jwtUsernameClaim: 'user' }).verify(token),
       { ok: true, grant: { expiresAt: undefined, clientId: undefined, username: undefined } })
   })
 
   test('the username claim is read when asked for', async () => {
     const token = await new SignJWT({ preferred_username: 'alice' }).setProtectedHeader({ alg: 'HS256' }).sign(secret)
-    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtUsernameClaim: 'preferred_username' }).verify(token),
+    assert.deepEqual(await verifier({ jwtSecret: SECRET, jwtAllowNoExp: true, jwtUsernameClaim: 'preferred_username' }).verify(token),
       { ok: true, grant: { expiresAt: undefined, clientId: undefined, username: 'alice' } })
   })
 
@@ -192,6 +197,7 @@ describe('token options', () => {
 
   test('refinements need a key source', () => {
     for (const name of ['jwtAudience', 'jwtIssuer', 'jwtCookie', 'jwtClientIdClaim', 'jwtUsernameClaim']) invalid({ [name]: 'x' }, name)
+    invalid({ jwtAllowNoExp: true }, 'jwtAllowNoExp')
     assert.equal(resolveOptions({ jwtSecret: SECRET, jwtAudience: 'a', jwtIssuer: 'i', jwtCookie: 'jwt', jwtClientIdClaim: 'sub' }).jwtCookie, 'jwt')
   })
 

@@ -60,7 +60,7 @@ describe('resolveOptions: defaults', () => {
     assert.equal(o.requireSubprotocol, false)
     assert.equal(o.maxMessageSize, 1024 * 1024)
     assert.equal(o.adminHost, '127.0.0.1')
-    assert.equal(o.adminPort, 9100)
+    assert.equal(o.adminPort, 8090)
     assert.equal(o.logLevel, 'info')
   })
 
@@ -204,7 +204,7 @@ describe('resolveOptions: admin listener', () => {
   test('adminPort may not be the WebSocket port: the admin endpoints are never public', () => {
     assertInvalid({ port: 8080, adminPort: 8080 }, 'adminPort')
     // The default admin port counts too.
-    assertInvalid({ port: 9100 }, 'adminPort')
+    assertInvalid({ port: 8090 }, 'adminPort')
     assert.equal(resolveOptions({ port: 9100, adminPort: 9101 }).adminPort, 9101)
   })
 

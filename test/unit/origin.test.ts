@@ -31,9 +31,19 @@ describe('OriginPolicy', () => {
     assert.equal(new OriginPolicy(['https://app.example.com'], true).allows(undefined), true)
   })
 
-  test('an empty list allows every origin, and none', () => {
-    const open = new OriginPolicy([], false)
-    assert.equal(open.allows('https://anything.test'), true)
-    assert.equal(open.allows(undefined), true)
+  test('Origin: null (sandboxed iframe, file:, data:) is refused even when missing Origins are allowed', () => {
+    const lenient = new OriginPolicy(['https://app.example.com'], true)
+    assert.equal(lenient.allows('null'), false)
+    assert.equal(lenient.allows(undefined), true)
+    assert.equal(lenient.allows(''), true)
+  })
+
+  test('an empty list allows every origin, none, and null', () => {
+    for (const allowMissing of [false, true]) {
+      const open = new OriginPolicy([], allowMissing)
+      assert.equal(open.allows('https://anything.test'), true)
+      assert.equal(open.allows(undefined), true)
+      assert.equal(open.allows('null'), true)
+    }
   })
 })

@@ -206,6 +206,45 @@ describe('PacketScanner', () => {
     assert.equal(scanner.pendingPacketSize, 0)
   })
 
+  // The size limit holds per MQTT packet: the scan stops at the header that
+  // announces too much, before any byte of that packet counts as scanned.
+  test('maxPacketSize: a packet announcing more stops the scan and sets oversize, in one chunk or split', () => {
+    const ok = mqttPacket.generate(publishWithRemainingLength(100))
+    const big = mqttPacket.generate(publishWithRemainingLength(16384)) // 3-byte remaining length
+    const bytes = Buffer.concat([ok, big])
+    for (let cut = 1; cut < ok.length + 4; cut++) {
+      const scanner = new PacketScanner()
+      scanner.maxPacketSize = ok.length
+      const first = scanner.scan(bytes, 0, cut)
+      const second = scanner.oversize ? first : scanner.scan(bytes, cut, bytes.length)
+      assert.equal(scanner.oversize, true, `cut at ${cut}`)
+      assert.equal(scanner.packets, 1, `cut at ${cut}`)
+      assert.equal(scanner.currentPacketSize, big.length, `cut at ${cut}`)
+      assert.ok(second === -1 || second === ok.length, `cut at ${cut}: boundary ${second}`)
+      assert.equal(scanner.scan(bytes, 0, bytes.length), -1, 'a stopped scanner scans nothing more')
+    }
+  })
+
+  test('maxPacketSize: a packet of exactly the limit passes', () => {
+    const bytes = mqttPacket.generate(publishWithRemainingLength(300))
+    const scanner = new PacketScanner()
+    scanner.maxPacketSize = bytes.length
+    assert.equal(scanner.scan(bytes, 0, bytes.length), bytes.length)
+    assert.equal(scanner.oversize, false)
+  })
+
+  test('headerBytesPending: the bytes of a fixed header whose length is not complete yet', () => {
+    const bytes = mqttPacket.generate(publishWithRemainingLength(2_097_152)) // 4-byte remaining length
+    const scanner = new PacketScanner()
+    assert.equal(scanner.headerBytesPending, 0)
+    for (let n = 1; n <= 4; n++) {
+      scanner.scan(bytes, n - 1, n)
+      assert.equal(scanner.headerBytesPending, n, `after ${n} bytes`)
+    }
+    scanner.scan(bytes, 4, 6)
+    assert.equal(scanner.headerBytesPending, 0, 'header complete')
+  })
+
   test('lastType is the type of the latest packet started, even before it completes', () => {
     const stream = encode([{ cmd: 'pingreq' }, publish(10)])
     const scanner = new PacketScanner()

@@ -29,8 +29,14 @@ describe('proxyHeader', () => {
     assert.equal(header.toString('latin1'), 'PROXY TCP4 10.1.2.3 10.0.0.1 1 2\r\n')
   })
 
-  test('mixed families and health checks: UNKNOWN (v1) and LOCAL (v2)', () => {
-    assert.equal(proxyHeader('v1', { address: '2001:db8::1', port: 1, localAddress: '10.0.0.1', localPort: 2 }).toString('latin1'), 'PROXY UNKNOWN\r\n')
+  // A client address from a forwarding header may be IPv6 while the gateway's
+  // own is IPv4: the header stays TCP6, the IPv4 side IPv4-mapped.
+  test('mixed families: TCP6 with the IPv4 side mapped', () => {
+    assert.equal(proxyHeader('v1', { address: '2001:db8::1', port: 1, localAddress: '10.0.0.1', localPort: 2 }).toString('latin1'), 'PROXY TCP6 2001:db8::1 ::ffff:a00:1 1 2\r\n')
+    assert.equal(proxyHeader('v1', { address: '192.0.2.7', port: 1, localAddress: '::1', localPort: 2 }).toString('latin1'), 'PROXY TCP6 ::ffff:c000:207 ::1 1 2\r\n')
+  })
+
+  test('health checks: UNKNOWN (v1) and LOCAL (v2)', () => {
     assert.equal(proxyHeader('v1', undefined).toString('latin1'), 'PROXY UNKNOWN\r\n')
     const local = proxyHeader('v2', undefined)
     assert.equal(local.length, 16)

@@ -7,6 +7,8 @@ import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
 import { once } from 'node:events'
+import { Opcode, encodeMaskedFrame } from '../../../src/wire/websocket.js'
+import { frameHeader } from '../../../src/ws/frame-writer.js'
 
 export interface ServerFrame {
   opcode: number
@@ -21,6 +23,8 @@ export interface UpgradeOptions {
   protocol?: string | undefined
   path?: string
   headers?: Record<string, string>
+  /** The local address to connect from, e.g. 127.0.0.7: a distinct client on loopback. */
+  localAddress?: string
 }
 
 export function upgrade (url: string, options: UpgradeOptions = {}): Promise<UpgradeResult> {
@@ -34,7 +38,8 @@ export function upgrade (url: string, options: UpgradeOptions = {}): Promise<Upg
   }
   if (options.protocol !== undefined) headers['Sec-WebSocket-Protocol'] = options.protocol
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: target.hostname, port: target.port, path: options.path ?? target.pathname, headers })
+    // URL keeps an IPv6 host in brackets; http.request wants it bare.
+    const req = http.request({ host: target.hostname.replace(/^\[(.*)\]$/, '$1'), port: target.port, path: options.path ?? target.pathname, headers, localAddress: options.localAddress })
     req.on('upgrade', (res, socket, head) => {
       resolve({ ok: true, client: new RawClient(socket as Socket, head, res.headers) })
     })
@@ -55,20 +60,16 @@ export async function connectRaw (url: string, options: UpgradeOptions = { proto
   return result.client
 }
 
+/**
+ * A client frame, as the load tool writes it (src/wire/websocket.ts); with
+ * `mask` false, the unmasked shape of a server frame, which a client must
+ * not send [RFC 6455 §5.1].
+ */
 export function maskedFrame (opcode: number, payload: Buffer, fin = true, mask = true): Buffer {
-  const len = payload.length
-  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8
-  const header = Buffer.alloc(2 + ext + (mask ? 4 : 0))
-  header[0] = (fin ? 0x80 : 0) | opcode
-  header[1] = (mask ? 0x80 : 0) | (ext === 0 ? len : ext === 2 ? 126 : 127)
-  if (ext === 2) header.writeUInt16BE(len, 2)
-  if (ext === 8) header.writeBigUInt64BE(BigInt(len), 2)
-  if (!mask) return Buffer.concat([header, payload])
-  const key = randomBytes(4)
-  key.copy(header, 2 + ext)
-  const body = Buffer.from(payload)
-  for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (key[i & 3] as number)
-  return Buffer.concat([header, body])
+  if (mask) return encodeMaskedFrame(payload, opcode, fin)
+  const frame = Buffer.concat([frameHeader(opcode, payload.length), payload])
+  if (!fin) frame[0] = (frame[0] as number) & 0x7f
+  return frame
 }
 
 export class RawClient {
@@ -94,29 +95,29 @@ export class RawClient {
   }
 
   sendBinary (payload: Buffer): void {
-    this.send(maskedFrame(0x2, payload))
+    this.send(maskedFrame(Opcode.binary, payload))
   }
 
   sendClose (code = 1000, reason = ''): void {
     const payload = Buffer.alloc(2 + Buffer.byteLength(reason))
     payload.writeUInt16BE(code, 0)
     payload.write(reason, 2)
-    this.send(maskedFrame(0x8, payload))
+    this.send(maskedFrame(Opcode.close, payload))
   }
 
   /** Binary message payloads received so far. */
   get messages (): Buffer[] {
-    return this.frames.filter((f) => f.opcode === 0x2).map((f) => f.payload)
+    return this.frames.filter((f) => f.opcode === Opcode.binary).map((f) => f.payload)
   }
 
   /** The close frame's code, if one arrived. */
   get closeCode (): number | undefined {
-    const close = this.frames.find((f) => f.opcode === 0x8)
+    const close = this.frames.find((f) => f.opcode === Opcode.close)
     return close === undefined ? undefined : close.payload.length >= 2 ? close.payload.readUInt16BE(0) : 1005
   }
 
   get closeReason (): string | undefined {
-    const close = this.frames.find((f) => f.opcode === 0x8)
+    const close = this.frames.find((f) => f.opcode === Opcode.close)
     return close?.payload.toString('utf8', 2)
   }
 
