@@ -8,7 +8,7 @@
  * permessage-deflate through `ws` (deflate-channel.ts).
  */
 import type { Socket } from 'node:net'
-import type { DirectionSink } from '../bridge/direction.js'
+import type { WriteSink } from '../io/sink.js'
 import type { CloseReason } from '../errors.js'
 
 /** What a channel tells the connection it belongs to. */
@@ -32,7 +32,7 @@ export interface ClientChannel {
   /** Starts reading; `head` holds bytes that arrived with the upgrade request. */
   start (sink: ChannelSink, head: Buffer): void
   /** What the connection's writes go through, for corking and backpressure. */
-  readonly writeSide: DirectionSink
+  readonly writeSide: WriteSink
   /** The plain TCP socket under a lean channel, for reads into reused memory; undefined otherwise. */
   readonly rawSocket: Socket | undefined
   /** performance.now() of the last bytes read from the client (any frame is proof of life). */

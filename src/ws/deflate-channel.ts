@@ -13,9 +13,9 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import type { DirectionSink } from '../bridge/direction.js'
 import { SocketError } from '../errors.js'
 import type { CloseReason } from '../errors.js'
+import type { WriteSink } from '../io/sink.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
 
 /** ws's error codes [ws/lib/receiver.js] and what the gateway calls them. */
@@ -33,9 +33,9 @@ function reasonOf (code: string | undefined): CloseReason {
 
 const ABNORMAL_CLOSURE = 1006
 
-export class DeflateChannel extends EventEmitter implements ClientChannel, DirectionSink {
+export class DeflateChannel extends EventEmitter implements ClientChannel, WriteSink {
   readonly rawSocket = undefined
-  readonly writeSide: DirectionSink = this
+  readonly writeSide: WriteSink = this
   lastInbound = performance.now()
   maxMessageSize: number
   private readonly ws: WebSocket

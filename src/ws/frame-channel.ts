@@ -5,7 +5,7 @@
  * out is one frame header and the packets' own buffers, no copy.
  */
 import type { Socket } from 'node:net'
-import type { DirectionSink } from '../bridge/direction.js'
+import type { WriteSink } from '../io/sink.js'
 import { endOnce } from '../io/end-once.js'
 import { Opcode } from '../wire/websocket.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
@@ -22,7 +22,7 @@ type Tagged = Socket & { [kChannel]?: FrameChannel }
 
 export class FrameChannel implements ClientChannel {
   readonly rawSocket: Socket
-  readonly writeSide: DirectionSink
+  readonly writeSide: WriteSink
   lastInbound = performance.now()
   private reader: FrameReader | undefined
   private sink: ChannelSink | undefined
