@@ -17,7 +17,8 @@ export const errorCodes = {
   MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to',
   MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT',
   MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)',
-  MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)'
+  MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
+  MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -113,6 +114,18 @@ export class SocketError extends Error {
     super(message)
     this.name = 'SocketError'
     this.code = code
+  }
+}
+
+/**
+ * The embedded broker's queue for a session has every packet identifier
+ * (1 to 65,535) held by an unacknowledged QoS 1/2 message, so it cannot
+ * number another [MQTT-2.2.1-2]: identifiers in flight are never reused.
+ */
+export class PacketIdsExhaustedError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_PACKET_IDS_EXHAUSTED', 'every packet identifier of this session is in flight')
+    this.name = 'PacketIdsExhaustedError'
   }
 }
 
