@@ -18,7 +18,8 @@ export const errorCodes = {
   MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT',
   MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)',
   MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
-  MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message'
+  MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message',
+  MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -126,6 +127,17 @@ export class PacketIdsExhaustedError extends GatewayError {
   constructor () {
     super('MWG_ERR_PACKET_IDS_EXHAUSTED', 'every packet identifier of this session is in flight')
     this.name = 'PacketIdsExhaustedError'
+  }
+}
+
+/**
+ * The embedded broker's refusal of an MQTT 5 client, handed to Aedes's
+ * preConnect hook after the CONNACK 0x84 "Unsupported Protocol Version".
+ */
+export class Mqtt5UnsupportedError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_MQTT5_UNSUPPORTED', 'MQTT 5 is not supported by the embedded broker (Aedes 1.x speaks 3.1.1)')
+    this.name = 'Mqtt5UnsupportedError'
   }
 }
 
