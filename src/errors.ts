@@ -19,7 +19,8 @@ export const errorCodes = {
   MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)',
   MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
   MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message',
-  MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)'
+  MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)',
+  MWG_ERR_UNREAD_OVERFLOW: 'the embedded broker had more waiting for a slow WebSocket client than its bound: the client is dropped'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -157,6 +158,17 @@ export class UnreadableFileError extends InvalidOptionError {
 }
 
 /**
+ * The embedded broker wrote more to a connection than it has read, past its
+ * bound: the client behind it reads too slowly (see upstream/duplex-pair.ts).
+ */
+export class UnreadOverflowError extends GatewayError {
+  constructor (unread: number, limit: number) {
+    super('MWG_ERR_UNREAD_OVERFLOW', `${unread} bytes waiting for a slow client, over the ${limit}-byte bound`)
+    this.name = 'UnreadOverflowError'
+  }
+}
+
+/**
  * Why an upgrade was refused, with the HTTP status the client gets.
  * The key doubles as the `reason` in logs and metrics.
  */
@@ -249,6 +261,10 @@ export const closeReasons = {
   connect_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
   idle_timeout: { initiator: 'gateway', code: CloseCode.goingAway },
   client_drain_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
+  // Embedded broker: more waits for this client than its bound (it reads too slowly).
+  client_queue_full: { initiator: 'gateway', code: CloseCode.policyViolation },
+  // Embedded broker: more packets before the CONNACK than --broker-queue-limit.
+  queue_limit: { initiator: 'gateway', code: CloseCode.policyViolation },
   broker_drain_timeout: { initiator: 'gateway', code: CloseCode.tryAgainLater },
   takeover: { initiator: 'gateway', code: CloseCode.normal },
   token_expired: { initiator: 'gateway', code: CloseCode.policyViolation },

@@ -11,7 +11,7 @@
  * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
  */
 import type { Duplex } from 'node:stream'
-import { closeReasons, CloseCode } from '../errors.js'
+import { closeReasons, CloseCode, UnreadOverflowError } from '../errors.js'
 import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
@@ -112,6 +112,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   // First packets.
   private readonly gate: ConnectGate
+  /** Packets a client may send after its CONNECT before the CONNACK (the embedded broker queues them). */
+  private readonly packetsBeforeConnack: number
   private clientId: string | undefined
   private protocolVersion: number | undefined
   private connack: number | undefined
@@ -150,6 +152,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       this.broker = endpoints.upstream.broker
     }
     this.auth = endpoints.auth
+    this.packetsBeforeConnack = ctx.options.upstream === undefined ? ctx.options.brokerQueueLimit : Infinity
     this.gate = new ConnectGate(Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize), ctx.options, endpoints.auth)
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
@@ -208,6 +211,12 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (admitted === OVERSIZE) {
       const { currentPacketSize, maxPacketSize } = this.fromClient.scanner
       return this.fail('message_too_big', `packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
+    }
+    // The embedded broker queues what comes after the CONNECT until it
+    // answers, up to --broker-queue-limit packets: past that, the gateway
+    // refuses, before the broker sees one more.
+    if (!this.connackSeen && this.fromClient.scanner.packets - 1 > this.packetsBeforeConnack) {
+      return this.fail('queue_limit', `more than ${this.packetsBeforeConnack} packets before the broker's CONNACK (--broker-queue-limit)`)
     }
     for (let i = 0; i < admitted.length; i++) this.forward(admitted[i] as Buffer)
   }
@@ -583,6 +592,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {
+    // The embedded broker wrote more than this client could be sent in time.
+    if (err instanceof UnreadOverflowError) return this.fail('client_queue_full', err.message)
     if (this.life.live) {
       const detail = `broker connection failed: ${err.code ?? err.message}`
       this.beginClose('broker_error', detail, CloseCode.internalError)
@@ -608,7 +619,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
     this.destroyUpstream()
-    if (reason === 'client_drain_timeout') {
+    if (reason === 'client_drain_timeout' || reason === 'client_queue_full') {
       // Its buffer is full: not even a close frame would reach it.
       this.channel.destroy()
       return

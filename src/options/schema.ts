@@ -123,6 +123,9 @@ export const optionSchema = Object.freeze({
   // devices) with a return code 3.1.1 does not define; silent WebSocket
   // clients are found by idle pings instead.
   brokerKeepaliveLimit: integer(0, 65535, { default: 0, help: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)' }),
+  // Mosquitto's max_queued_messages: a client that never comes back holds
+  // a bounded share of memory, not every message of its topics.
+  brokerMaxQueued: integer(0, 100_000_000, { default: 1000, help: 'embedded broker: most QoS 1/2 messages kept for a persistent session while it is offline; newer ones are not queued (0 = no bound)' }),
 
   // Logs and the admin listener.
   logLevel: oneOf(LOG_LEVELS, { default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' }),

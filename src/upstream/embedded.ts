@@ -40,7 +40,7 @@ function refuseMqtt5 (client: Client, packet: ConnectPacket, done: (error: Error
 
 /** The embedded broker's Aedes, with our limits and our session queues (exported for its regression tests). */
 export async function createEmbeddedAedes (options: ResolvedOptions): Promise<Aedes> {
-  const persistence = new SessionQueuePersistence()
+  const persistence = new SessionQueuePersistence(options.brokerMaxQueued)
   const broker = await Aedes.createBroker({
     persistence,
     preConnect: refuseMqtt5,
@@ -63,13 +63,18 @@ export class EmbeddedBroker implements Upstream {
   private readonly broker: Aedes
   private tcpServer: net.Server | undefined
   private readonly tcpSockets = new Set<net.Socket>()
+  /** What the broker may write ahead of a slow WebSocket client before that client is dropped. */
+  private readonly maxUnread: number
 
-  private constructor (broker: Aedes) {
+  private constructor (broker: Aedes, options: ResolvedOptions) {
     this.broker = broker
+    // Room for the bridge to pause the broker side (its high-water mark) and
+    // for what the broker wrote meanwhile, a whole packet included.
+    this.maxUnread = 2 * options.highWaterMark + options.maxMessageSize
   }
 
   static async start (options: ResolvedOptions): Promise<EmbeddedBroker> {
-    return new EmbeddedBroker(await createEmbeddedAedes(options))
+    return new EmbeddedBroker(await createEmbeddedAedes(options), options)
   }
 
   /** Starts the plain MQTT TCP listener; resolves to its bound address. */
@@ -86,9 +91,19 @@ export class EmbeddedBroker implements Upstream {
     return server.address() as net.AddressInfo
   }
 
+  /**
+   * One in-process connection to Aedes. Aedes never waits for a slow
+   * WebSocket client (its delivery to every other subscriber would wait
+   * too): the bridge holds what it cannot send yet, up to `maxUnread`, then
+   * drops that client. Aedes meets the connection with its CONNECT: a
+   * socket that never sends one costs the broker nothing, and only the
+   * gateway's own deadline answers it.
+   */
   async connect (): Promise<UpstreamLink> {
-    const [ours, theirs] = duplexPair()
-    this.broker.handle(theirs)
+    const [ours, theirs] = duplexPair({
+      unbounded: { maxUnread: this.maxUnread },
+      onFirstWrite: () => this.broker.handle(theirs)
+    })
     return { stream: ours, connectMs: 0, broker: 'embedded' }
   }
 

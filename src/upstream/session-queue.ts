@@ -96,6 +96,9 @@ class SessionQueue {
   /** Nothing queued and no replay reading: the queue can go. */
   get idle (): boolean { return this.entries.size === 0 && this.replays.size === 0 }
 
+  /** Messages queued (sent or not, not yet acknowledged). */
+  get size (): number { return this.entries.size }
+
   /** Queues `packet` at `qos`: the lower of its own and the subscription's [MQTT-3.8.4-8]; one entry per message. */
   add (packet: Queued, qos: number): void {
     const key = counterKey(packet)
@@ -222,6 +225,16 @@ class ReplayStream extends Readable {
 }
 
 export class SessionQueuePersistence extends MemoryPersistence {
+  /**
+   * Most messages kept for a session with no connection (0: no bound). A
+   * client that subscribes with a persistent session and never comes back
+   * must not make the broker hold every message of its topics for ever;
+   * past the bound, new ones are not queued for it (Mosquitto's
+   * max_queued_messages, 1,000 by default, does the same).
+   */
+  private readonly maxQueued: number
+  /** Messages not queued for offline sessions because of maxQueued. */
+  dropped = 0
   private readonly queues = new Map<string, SessionQueue>()
   /** The newest connection of each client id: the only one that may take its session's messages. */
   private readonly owners = new Map<string, Client>()
@@ -231,6 +244,11 @@ export class SessionQueuePersistence extends MemoryPersistence {
   private readonly updated = new WeakSet<object>()
   /** Replayed packets not to send: sent on this connection already, or acknowledged meanwhile. */
   private readonly skipped = new WeakSet<object>()
+
+  constructor (maxQueued = 0) {
+    super()
+    this.maxQueued = maxQueued
+  }
 
   /** Aedes's `authenticate` hook: the embedded broker accepts everyone; this connection now owns its session. */
   readonly authenticate = (client: Client, _username: unknown, _password: unknown, done: (error: null, success: boolean) => void): void => {
@@ -316,6 +334,11 @@ export class SessionQueuePersistence extends MemoryPersistence {
 
   private enqueue (sub: { clientId: string, qos?: number }, packet: Queued): void {
     const qos = Math.min(packet.qos ?? 0, sub.qos ?? packet.qos ?? 0)
+    const offline = !this.owners.has(sub.clientId)
+    if (offline && this.maxQueued > 0 && (this.queues.get(sub.clientId)?.size ?? 0) >= this.maxQueued) {
+      this.dropped++
+      return
+    }
     this.queueOf(sub.clientId).add(packet, qos)
   }
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import {
   errorCodes, GatewayError, InvalidOptionError, ListenError, MalformedPacketError, Mqtt5UnsupportedError, NotListeningError,
-  OutOfRangeError, PacketIdsExhaustedError, SocketError, UnreadableFileError, UpstreamConnectError
+  OutOfRangeError, PacketIdsExhaustedError, SocketError, UnreadableFileError, UnreadOverflowError, UpstreamConnectError
 } from '../../src/errors.js'
 import type { ErrorCode } from '../../src/errors.js'
 
@@ -27,7 +27,8 @@ const instances: [Error & { code: string }, ErrorCode][] = [
   [new NotListeningError(), 'MWG_ERR_NOT_LISTENING'],
   [new OutOfRangeError('capacity must be a positive integer'), 'MWG_ERR_OUT_OF_RANGE'],
   [new PacketIdsExhaustedError(), 'MWG_ERR_PACKET_IDS_EXHAUSTED'],
-  [new Mqtt5UnsupportedError(), 'MWG_ERR_MQTT5_UNSUPPORTED']
+  [new Mqtt5UnsupportedError(), 'MWG_ERR_MQTT5_UNSUPPORTED'],
+  [new UnreadOverflowError(3_000_000, 2_097_152), 'MWG_ERR_UNREAD_OVERFLOW']
 ]
 
 /** Every .ts file under src/, relative to it. */

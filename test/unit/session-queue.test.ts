@@ -69,6 +69,21 @@ function counters (packets: readonly Sent[]): number[] {
 }
 
 describe('session queues of the embedded broker', () => {
+  it('keeps at most maxQueued messages for a session with no connection; a connected one is not bounded here', async () => {
+    const queues = new SessionQueuePersistence(3)
+    const first = connection('s')
+    await connect(queues, first)
+    for (let counter = 1; counter <= 5; counter++) await enqueue(queues, counter)
+    assert.equal(queues.dropped, 0, 'a connected session lost messages to the offline bound')
+    queues.clientGone(first)
+    for (let counter = 6; counter <= 9; counter++) await enqueue(queues, counter)
+    assert.equal(queues.dropped, 4, 'the queue held 5 already: every offline message over 3 is not queued')
+    assert.deepEqual(counters(await connect(queues, connection('s'))), [1, 2, 3, 4, 5])
+    const fresh = new SessionQueuePersistence(3)
+    for (let counter = 1; counter <= 5; counter++) await enqueue(fresh, counter)
+    assert.deepEqual(counters(await connect(fresh, connection('s'))), [1, 2, 3], 'offline from the start: the first 3 are kept')
+  })
+
   it('gives a reconnecting session its queue in order, new messages included, before anything goes out live', async () => {
     const queues = new SessionQueuePersistence()
     await connect(queues, connection('s'))
