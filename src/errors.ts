@@ -157,3 +157,28 @@ export const closeReasons = {
 } as const satisfies Record<string, { initiator: CloseInitiator, code: number }>
 
 export type CloseReason = keyof typeof closeReasons
+
+// issue 15: trace
+/** Why a trace request was refused, with the HTTP status the admin API answers. */
+export const traceErrors = {
+  MWG_ERR_TRACE_FILTER: 400,
+  MWG_ERR_TRACE_PARAM: 400,
+  MWG_ERR_TRACE_UNAUTHORIZED: 401,
+  MWG_ERR_TRACE_FORBIDDEN: 403,
+  MWG_ERR_TRACE_NOT_FOUND: 404,
+  MWG_ERR_TRACE_NO_FILE: 409,
+  MWG_ERR_TRACE_LIMIT: 429,
+  MWG_ERR_TRACE_CLOSING: 503
+} as const
+
+export type TraceErrorCode = keyof typeof traceErrors
+
+/** A trace request the gateway refuses; `status` is the HTTP answer. */
+export class TraceRequestError extends GatewayError {
+  readonly status: number
+  constructor (code: TraceErrorCode, message: string) {
+    super(code, message)
+    this.name = 'TraceRequestError'
+    this.status = traceErrors[code]
+  }
+}

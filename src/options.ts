@@ -127,6 +127,21 @@ export interface GatewayOptions {
   jwtClockTolerance: number
   /** Token check: accept tokens without an exp claim (they never expire); refused (401) by default. */
   jwtAllowNoExp: boolean
+  // issue 15: trace
+  /** Bearer tokens for the admin trace and connection endpoints, `secret` or `name:secret`; needed off loopback. */
+  adminToken: string[]
+  /** NDJSON file every trace also writes to, rotated by size; undefined: none. */
+  traceFile: string | undefined
+  /** Bytes a trace file reaches before it is rotated. */
+  traceFileSize: number
+  /** Rotated trace files kept besides the current one. */
+  traceFileCount: number
+  /** Traces running at once. */
+  maxTraces: number
+  /** Connections traced at once, over all traces. */
+  maxTracedConnections: number
+  /** Seconds a trace may run at most (it stops by itself then). */
+  traceMaxDuration: number
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -214,7 +229,18 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtClockTolerance: 5,
   // Off: a token without exp, once leaked, opens connections forever
   // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
-  jwtAllowNoExp: false
+  jwtAllowNoExp: false,
+  // issue 15: trace
+  adminToken: Object.freeze([]) as unknown as string[],
+  traceFile: undefined,
+  // 64 MiB × (1 + 4 kept) bounds the disk a forgotten trace can fill.
+  traceFileSize: 64 * 1024 * 1024,
+  traceFileCount: 4,
+  maxTraces: 8,
+  // Decoding costs CPU on the traced connections only; 100 bounds it.
+  maxTracedConnections: 100,
+  // A night: time to wait for the client that drops at 03:12.
+  traceMaxDuration: 86_400
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -388,7 +414,27 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   jwtClientIdClaim: optionalString,
   jwtUsernameClaim: optionalString,
   jwtClockTolerance: integer(0, 300),
-  jwtAllowNoExp: boolean
+  jwtAllowNoExp: boolean,
+  // issue 15: trace
+  adminToken: adminTokens,
+  traceFile: optionalString,
+  traceFileSize: integer(64 * 1024, 1024 * 1024 * 1024 * 1024),
+  traceFileCount: integer(0, 1000),
+  maxTraces: integer(1, 1000),
+  maxTracedConnections: integer(1, 1_000_000),
+  traceMaxDuration: integer(1, 30 * 86_400)
+}
+
+// issue 15: trace
+/** Admin bearer tokens: `secret` or `name:secret`, the secret 16 bytes at least (guessing it must not pay). */
+function adminTokens (name: string, value: unknown): void {
+  if (!Array.isArray(value)) throw new InvalidOptionError(name, 'must be a list of tokens')
+  for (const entry of value) {
+    if (typeof entry !== 'string') throw new InvalidOptionError(name, 'each token must be a string')
+    const colon = entry.indexOf(':')
+    const secret = colon < 0 ? entry : entry.slice(colon + 1)
+    if (Buffer.byteLength(secret) < 16 || /\s/.test(secret)) throw new InvalidOptionError(name, 'each token must be at least 16 bytes without spaces (name:secret or secret)')
+  }
 }
 
 /** Checks between options, after each one has passed its own. */
@@ -455,14 +501,16 @@ export function resolveOptions (input: Partial<GatewayOptions> = {}): ResolvedOp
   merged.paths = Object.freeze([...new Set(merged.paths)]) as string[]
   merged.allowedOrigins = Object.freeze([...merged.allowedOrigins]) as string[]
   merged.trustedProxies = Object.freeze([...merged.trustedProxies]) as string[]
+  merged.adminToken = Object.freeze([...merged.adminToken]) as string[]
   return Object.freeze(merged)
 }
 
 /** Options whose values are secret: masked wherever options are printed or logged. */
-const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret'])
+const SECRET_OPTIONS: ReadonlySet<string> = new Set(['jwtSecret', 'adminToken'])
 
 function mask (name: string, value: unknown): unknown {
-  return SECRET_OPTIONS.has(name) && value !== undefined ? '***' : value
+  const unset = value === undefined || (Array.isArray(value) && value.length === 0)
+  return SECRET_OPTIONS.has(name) && !unset ? '***' : value
 }
 
 /** Every option, secrets masked: for --print-config. */

@@ -62,7 +62,15 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
   jwtUsernameClaim: 'with a JWT check: claim the MQTT username must equal (else close 1008)',
   jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)',
-  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)'
+  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)',
+  // issue 15: trace
+  adminToken: 'bearer token for the trace and connection endpoints of the admin listener, secret or name:secret (16+ bytes; repeatable; prefer the env variable); without one they answer only on a loopback --admin-host',
+  traceFile: 'NDJSON file every trace also writes its events to (and where trace --detach writes), rotated by --trace-file-size',
+  traceFileSize: 'bytes a trace file reaches before it is renamed to <file>.1 and a new one started',
+  traceFileCount: 'rotated trace files kept (<file>.1 … <file>.N), the oldest deleted',
+  maxTraces: 'traces running at once (more: HTTP 429)',
+  maxTracedConnections: 'connections traced at once over all traces; matching connections beyond it are reported, not traced',
+  traceMaxDuration: 'seconds a trace may run; every trace stops by itself after its --duration (default 600) or this'
 }
 
 export function helpText (): string {
@@ -75,6 +83,7 @@ export function helpText (): string {
   })
   return [
     'Usage: mqtt-ws-gateway [options]          bridge MQTT over WebSocket to a broker',
+    '       mqtt-ws-gateway trace --help       follow connections of a running gateway',
     '',
     'Options (flags override MQTT_WS_GATEWAY_* variables, which override --config):',
     '  --config <file>\n      JSON file of options, camelCase names as in the README\n      env MQTT_WS_GATEWAY_CONFIG',

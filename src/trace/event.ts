@@ -1,0 +1,45 @@
+/**
+ * A trace event: what happened, on which connection, which way, and when.
+ *
+ * `mono` is a monotonic clock (performance.now(), milliseconds since the
+ * process started, to the microsecond): differences between events are
+ * exact whatever the wall clock does; `time` is the wall clock, to match log
+ * lines. `dir` is `client->broker` and `broker->client` for MQTT packets,
+ * `client->gateway` and `gateway->client` for WebSocket control frames
+ * (which end at the gateway), `gateway` for what the gateway itself saw or
+ * did (the handshake, backpressure, takeover, the close).
+ *
+ * An event is built once per connection and serialized once, whatever the
+ * number of traces that watch it; each trace adds its own id and sequence.
+ */
+
+export type Direction = 'client->broker' | 'broker->client' | 'client->gateway' | 'gateway->client' | 'gateway'
+
+export interface EventBody {
+  type: string
+  dir: Direction
+  conn?: number
+  client?: string | null
+  [field: string]: unknown
+}
+
+export class TraceEvent {
+  readonly body: EventBody & { mono: number, time: string }
+  private serialized: string | undefined
+
+  constructor (body: EventBody, mono = performance.now()) {
+    // Field order: when and which connection first, then what.
+    this.body = { mono: Math.round(mono * 1000) / 1000, time: wallClock(mono), ...body }
+  }
+
+  /** The body as JSON, without the opening brace: each trace prefixes its own fields. */
+  get tail (): string {
+    this.serialized ??= JSON.stringify(this.body).slice(1)
+    return this.serialized
+  }
+}
+
+/** The wall-clock time of the monotonic instant `mono` (events replayed later keep their time). */
+function wallClock (mono: number): string {
+  return new Date(Date.now() - (performance.now() - mono)).toISOString()
+}
