@@ -102,7 +102,7 @@ function payloadLength (packet: Packet): number {
 
 function addFields (facts: PacketFacts, packet: Loose, version: number, payloadBytes: number): void {
   switch (packet.cmd) {
-    case 'connect': return connectFields(facts, packet)
+    case 'connect': connectFields(facts, packet); break
     case 'connack':
       facts.sessionPresent = packet.sessionPresent === true
       setCode(facts, (packet.reasonCode ?? packet.returnCode) as number | undefined, version, 'connack')
