@@ -95,7 +95,7 @@ describe('packet facts', () => {
     assert.deepEqual(facts({ cmd: 'suback', messageId: 3, granted: [1, 128] }).granted, [{ code: 1, name: 'granted QoS 1' }, { code: 128, name: 'failure' }])
     assert.deepEqual(facts({ cmd: 'suback', messageId: 3, granted: [0, 0x87] }, 5).granted, [{ code: 0, name: 'granted QoS 0' }, { code: 0x87, name: 'not authorized' }])
     assert.deepEqual(facts({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['a/#'] }).unsubscriptions, ['a/#'])
-    assert.equal(facts({ cmd: 'unsuback', messageId: 4 }).id, 4)
+    assert.equal(facts({ cmd: 'unsuback', messageId: 4 } as Packet).id, 4)
   })
 
   test('PUBACK 5 with a reason, DISCONNECT 5, PINGREQ', () => {
