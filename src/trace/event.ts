@@ -23,13 +23,25 @@ export interface EventBody {
   [field: string]: unknown
 }
 
+/** A moment, on both clocks. */
+export interface Instant {
+  mono: number
+  time: string
+}
+
+/** Now; or the wall-clock time of an earlier monotonic instant `mono`. */
+export function instant (mono = performance.now()): Instant {
+  return { mono: Math.round(mono * 1000) / 1000, time: new Date(Date.now() - (performance.now() - mono)).toISOString() }
+}
+
 export class TraceEvent {
-  readonly body: EventBody & { mono: number, time: string }
+  readonly body: EventBody & Instant
   private serialized: string | undefined
 
-  constructor (body: EventBody, mono = performance.now()) {
+  /** `at`: when it happened (now by default); events of one moment share it. */
+  constructor (body: EventBody, at: Instant = instant()) {
     // Field order: when and which connection first, then what.
-    this.body = { mono: Math.round(mono * 1000) / 1000, time: wallClock(mono), ...body }
+    this.body = { ...at, ...body }
   }
 
   /** The body as JSON, without the opening brace: each trace prefixes its own fields. */
@@ -37,9 +49,4 @@ export class TraceEvent {
     this.serialized ??= JSON.stringify(this.body).slice(1)
     return this.serialized
   }
-}
-
-/** The wall-clock time of the monotonic instant `mono` (events replayed later keep their time). */
-function wallClock (mono: number): string {
-  return new Date(Date.now() - (performance.now() - mono)).toISOString()
 }

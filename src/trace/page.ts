@@ -36,7 +36,7 @@ export const traceBody = `
   <section class="conns">
     <h2>Connections <span id="conns-count" class="muted"></span></h2>
     <div class="toolbar">
-      <input id="conn-search" type="search" placeholder="search client id, address, broker or #number" aria-label="search connections">
+      <input id="conn-search" type="search" placeholder="search client id, address, broker, #n" aria-label="search connections">
       <button id="conn-prev" type="button" aria-label="newer">‹</button><span id="conn-page" class="muted"></span><button id="conn-next" type="button" aria-label="older">›</button>
       <span id="conn-auth" hidden>admin token <input id="conn-token" type="password" autocomplete="off"></span>
       <span class="muted">click a row to trace it</span>

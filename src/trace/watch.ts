@@ -16,7 +16,7 @@ import { PacketAssembler } from './assembler.js'
 import type { PacketHead } from './assembler.js'
 import { describePacket, packetType, topicsOf, TRACE_HEAD_LIMIT } from './decoder.js'
 import type { PacketFacts } from './decoder.js'
-import { TraceEvent } from './event.js'
+import { instant, TraceEvent } from './event.js'
 import type { Direction, EventBody } from './event.js'
 import type { TraceSession } from './session.js'
 
@@ -114,7 +114,7 @@ export class ConnectionWatch implements ConnectionTap {
   /** An event of this connection to every trace that watches it. */
   emit (body: EventBody, mono?: number): void {
     if (this.sessions.length === 0) return
-    const event = new TraceEvent(this.stamp(body), mono)
+    const event = new TraceEvent(this.stamp(body), mono === undefined ? undefined : instant(mono))
     for (const session of this.sessions) session.emit(event)
   }
 
@@ -155,12 +155,13 @@ export class ConnectionWatch implements ConnectionTap {
 
   /** One decode per payload size asked for (mostly one), shared by the traces that asked it. */
   private emitPacket (dir: Direction, p: PacketHead): void {
+    const at = instant()
     const done: number[] = []
     for (const session of this.sessions) {
       const n = session.settings.payloadBytes
       if (done.includes(n)) continue
       done.push(n)
-      const event = new TraceEvent(this.stamp(packetBody(dir, describePacket(p, this.version, n))))
+      const event = new TraceEvent(this.stamp(packetBody(dir, describePacket(p, this.version, n))), at)
       for (const s of this.sessions) if (s.settings.payloadBytes === n) s.emit(event)
     }
   }
