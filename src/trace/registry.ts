@@ -368,14 +368,14 @@ export class TraceRegistry implements WatchHost {
     })
     const sessions = [...watch.sessions]
     this.detach(watch)
-    for (const session of sessions) if (this.followsOnlyGone(session)) this.end(session, 'connection_closed')
+    for (const session of sessions) if (this.followsOnlyGone(session, e.connectionId)) this.end(session, 'connection_closed')
   }
 
-  /** A trace of given connections only, all of them closed: nothing more can come. */
-  private followsOnlyGone (session: TraceSession): boolean {
+  /** A trace of given connections only, all of them closed (`closed` just now): nothing more can come. */
+  private followsOnlyGone (session: TraceSession, closed: number): boolean {
     const spec = session.filter.spec
     if (spec.clients.length + spec.clientPrefixes.length + spec.addresses.length + spec.topics.length > 0) return false
-    return session.connections.size === 0 && !spec.connections.some((id) => this.pending.has(id) || this.isLive(id))
+    return session.connections.size === 0 && !spec.connections.some((id) => id !== closed && (this.pending.has(id) || this.isLive(id)))
   }
 
   private isLive (id: number): boolean {
