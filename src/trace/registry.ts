@@ -189,6 +189,7 @@ export class TraceRegistry implements WatchHost {
     file.open()
     this.file = file
     this.fileSubscriber = new Subscriber(file, 'ndjson', { ...this.limits, stallMs: undefined }, 'file')
+    this.fileSubscriber.shared = true
     return this.fileSubscriber
   }
 

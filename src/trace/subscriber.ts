@@ -49,6 +49,8 @@ export class Subscriber {
   dropped = 0
   delivered = 0
   closed = false
+  /** The trace file: one subscriber for every trace, which a trace's end must not close. */
+  shared = false
   onClosed: ((subscriber: Subscriber, why: 'cut_off' | 'ended') => void) | undefined
 
   constructor (outlet: Outlet, framing: Framing, limits: QueueLimits, label: string, wantsText = false) {
@@ -83,8 +85,12 @@ export class Subscriber {
     return this.queue.length
   }
 
-  /** Ends the stream with `last` (the trace's end event), after what is queued. */
+  /** Ends the stream with `last` (the trace's end event), after what is queued; a shared one only gets `last`. */
   end (last: string | undefined): void {
+    if (this.shared) {
+      if (last !== undefined) this.push(last, performance.now())
+      return
+    }
     if (this.closed) return
     this.closed = true
     const tail = this.queue.map((json) => frame(this.framing, json)).join('') + this.droppedNotice() +
