@@ -113,6 +113,14 @@ describe('trace endpoints: access, limits, detached traces', () => {
     await trace.done
   })
 
+  test('the connection list: newest first, searched and paged on the server, at most 200 rows a page', async () => {
+    const page = await (await fetch(`${admin}api/connections?q=CAP-&limit=1`)).json() as { total: number, matched: number, rows: { clientId: string, traced: boolean }[] }
+    assert.deepEqual([page.total, page.matched, page.rows.map((r) => r.clientId)], [2, 2, ['cap-2']])
+    const next = await (await fetch(`${admin}api/connections?q=cap-&limit=1&offset=1`)).json() as { rows: { clientId: string }[] }
+    assert.deepEqual(next.rows.map((r) => r.clientId), ['cap-1'])
+    assert.equal((await fetch(`${admin}api/connections?limit=201`)).status, 400)
+  })
+
   test('duration: the trace ends by itself', async () => {
     const trace = await streamTrace(admin, 'client=nobody&duration=1')
     await withTimeout(trace.done, 5000, 'the end')
@@ -142,7 +150,10 @@ describe('trace endpoints: access, limits, detached traces', () => {
     assert.deepEqual(logged[1]?.by, { address: '127.0.0.1' })
   })
 
-  test('the trace command: usage errors exit 2, an unreachable gateway 1', async () => {
+  test('the trace command: --help, usage errors exit 2, an unreachable gateway 1', async () => {
+    const help = await runCliTrace(['--help'])
+    assert.equal(help.code, 0)
+    assert.match(help.stdout, /^Usage: mqtt-ws-gateway trace <criteria> \[options\]/)
     const none = await runCliTrace(['--admin', admin])
     assert.equal(none.code, 2)
     assert.match(none.stderr, /name what to trace/)

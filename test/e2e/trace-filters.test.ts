@@ -58,7 +58,7 @@ describe('trace filters select the right connections and no others', () => {
   }
 
   before(async () => {
-    gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: await freePort(), logger: capturingLogger().logger, wsPingIdle: 0 })
+    gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: await freePort(), logger: capturingLogger().logger, wsPingIdle: 0, trustedProxies: ['127.0.0.5'] })
     const address = await gateway.listen()
     adminUrl = address.adminUrl ?? ''
     wsUrl = address.url
@@ -130,6 +130,19 @@ describe('trace filters select the right connections and no others', () => {
     const missing = await fetch(`${adminUrl}api/trace?conn=999999`)
     assert.equal(missing.status, 404)
     assert.equal((await missing.json() as { error: string }).error, 'MWG_ERR_TRACE_NOT_FOUND')
+  })
+
+  test('an address from a trusted proxy\'s header: selected by it, and the trace says how it was found', async () => {
+    const trace = await streamTrace(adminUrl, 'ip=198.51.100.0/24')
+    await waitUntil(() => trace.events.length > 0, 5000, 'trace_start')
+    const raw = await connectRaw(wsUrl, { protocol: 'mqtt', localAddress: '127.0.0.5', headers: { 'X-Forwarded-For': '198.51.100.7', Origin: 'https://app.example.com' } })
+    raw.sendBinary(connectPacket('behind-proxy'))
+    await waitUntil(() => trace.events.some((e) => e.packet === 'CONNACK'), 5000, 'traced')
+    const open = trace.events.find((e) => e.type === 'open') as TraceEventJson
+    assert.deepEqual([open.remote, open.peer, open.addressFrom, open.origin], ['198.51.100.7', '127.0.0.5', 'x-forwarded-for', 'https://app.example.com'])
+    assert.deepEqual(connsOf(trace.events), [open.conn])
+    trace.stop()
+    raw.destroy()
   })
 
   test('a topic trace started on live connections, one of them in the middle of a packet', async () => {

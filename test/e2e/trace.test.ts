@@ -224,6 +224,16 @@ describe('live trace through every viewer', () => {
     assert.match(await page?.locator('#trace-title').innerText() ?? '', /client "sensor-1"/)
   })
 
+  test('the status page: the connection table is searched on the server', { skip: !withBrowser && 'no Chromium' }, async () => {
+    const p = page as Page
+    await p.locator('#conn-search').fill('no-such-client')
+    await p.locator('#no-conns').waitFor({ state: 'visible', timeout: 5000 })
+    assert.match(await p.locator('#conns-count').innerText(), /^\(1, 0 matching\)$/)
+    await p.locator('#conn-search').fill('sensor')
+    await p.locator(`#conns tr[data-conn="${connB}"]`).waitFor({ timeout: 5000 })
+    assert.equal(await p.locator('#conns tr').count(), 1)
+  })
+
   test('the trace file holds the same events', () => {
     const files = readdirSync(dir).filter((f) => f.startsWith('trace.ndjson'))
     const events = files.flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l !== '')).map((l) => JSON.parse(l) as TraceEventJson)
