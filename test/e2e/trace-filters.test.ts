@@ -166,4 +166,12 @@ describe('trace filters select the right connections and no others', () => {
     assert.equal(fromPump[1]?.size, publishPacket('other/after', 'x').length)
     trace.stop()
   })
+
+  test('no trace left: no tap on any connection, nothing subscribed', async () => {
+    await waitUntil(() => !gateway.traces.active, 5000, 'every trace ended')
+    const live = [...gateway.traces.liveConnections()]
+    assert.ok(live.length >= 3)
+    for (const bridge of live) assert.equal(bridge.tap, undefined, `connection #${bridge.connectionId} still tapped`)
+    assert.equal(gateway.traces.tracedConnections, 0)
+  })
 })
