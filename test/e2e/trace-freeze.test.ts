@@ -6,7 +6,8 @@
  * idle ping sent after --ws-ping-idle of silence and never answered, and the
  * gateway's close one period later with its reason, in that order and at
  * those times. The human output is left in .tmp/trace-freeze.txt (the
- * README's walkthrough is one such run).
+ * README's walkthrough is one such run). And a client that only stops
+ * reading: the trace shows the backpressure, paused then resumed.
  */
 import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -110,5 +111,53 @@ describe('a frozen client, diagnosed from its trace', () => {
     const text = human.stdout()
     assert.match(text, /G→C {2}ping \(idle: no traffic either way for 1\.0 s\)\n.*G→C {2}close 1001 "no frame from the client for 1 s after a ping"\n.*GW {3}closed by gateway, idle_timeout \(close 1001\)/)
     assert.doesNotMatch(text, /pong/)
+  })
+})
+
+describe('a slow reader, traced: backpressure as it happens', () => {
+  let gateway: GatewayServer
+  let json: CliViewer
+  const raws: RawClient[] = []
+
+  before(async () => {
+    gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: await freePort(), logger: capturingLogger().logger, wsPingIdle: 0, highWaterMark: 16 * 1024 })
+    const address = await gateway.listen()
+    json = startCliTrace(['--client', 'slow-reader', '--admin', address.adminUrl ?? '', '--json'])
+    await waitUntil(() => json.lines().length > 0, 20_000, 'the trace command started')
+    const reader = await connectRaw(address.url)
+    const flooder = await connectRaw(address.url)
+    raws.push(reader, flooder)
+    reader.sendBinary(connectPacket('slow-reader'))
+    reader.sendBinary(subscribePacket('bulk/#'))
+    await reader.waitFor(() => reader.messages.length >= 2, 5000, 'SUBACK')
+    flooder.sendBinary(connectPacket('flooder'))
+    await flooder.waitFor(() => flooder.messages.length >= 1, 5000, 'CONNACK')
+    reader.socket.pause()
+    const publish = encode({ cmd: 'publish', topic: 'bulk/x', payload: Buffer.alloc(4000, 0x62), qos: 0, retain: false, dup: false })
+    const parsed = (): TraceEventJson[] => json.lines().map((l) => JSON.parse(l) as TraceEventJson)
+    // More than the kernel's socket buffers hold, in bursts, until the gateway holds back.
+    await waitUntil(() => {
+      flooder.sendBinary(Buffer.concat(Array.from({ length: 64 }, () => publish)))
+      return parsed().some((e) => e.type === 'backpressure')
+    }, 20_000, 'backpressure', 50)
+    reader.frames.length = 0
+    reader.socket.on('data', () => { reader.frames.length = 0 })
+    reader.socket.resume()
+    await waitUntil(() => parsed().some((e) => e.type === 'backpressure' && e.paused === false), 20_000, 'resumed')
+    await json.interrupt()
+  })
+
+  after(async () => {
+    await json?.stop()
+    for (const raw of raws) raw.destroy()
+    await gateway?.close()
+  })
+
+  test('paused when the client stops reading, with what is buffered each side; resumed when it reads again', () => {
+    const events = json.lines().map((l) => JSON.parse(l) as TraceEventJson).filter((e) => e.type === 'backpressure')
+    const [paused, resumed] = events
+    assert.deepEqual([paused?.slowSide, paused?.paused, resumed?.slowSide, resumed?.paused], ['client', true, 'client', false])
+    assert.ok((paused?.bufferedToClient as number) >= 16 * 1024, `${String(paused?.bufferedToClient)} bytes buffered to the client`)
+    assert.equal(typeof paused?.bufferedToBroker, 'number')
   })
 })
