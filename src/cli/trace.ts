@@ -5,7 +5,9 @@
  * --trace-file that outlives this command), --list and --stop.
  *
  * The admin token comes from MQTT_WS_GATEWAY_ADMIN_TOKEN, the gateway's own
- * variable (never a flag: a flag shows in `ps`).
+ * variable (never a flag: a flag shows in `ps`), and the admin address by
+ * default from its MQTT_WS_GATEWAY_ADMIN_HOST and _PORT: in the gateway's
+ * container or shell, `mqtt-ws-gateway trace --client x` finds it as is.
  */
 import { parseArgs } from 'node:util'
 import { filterParams } from '../trace/filters.js'
@@ -21,7 +23,7 @@ Criteria (repeatable; a connection any of them selects is traced):
   --topic <filter>        connections that publish, subscribe or receive on topics matching an MQTT filter (a/+/c, a/#)
   --conn <n>              one connection, by the number in the logs and on the status page
 Options:
-  --admin <url>           the gateway's admin listener (default http://127.0.0.1:8090, env MQTT_WS_GATEWAY_ADMIN_URL)
+  --admin <url>           the gateway's admin listener (default: from MQTT_WS_GATEWAY_ADMIN_HOST and _PORT, else http://127.0.0.1:8090)
   --json                  NDJSON: one event per line, as the gateway sends it
   --payload               show the first bytes of each PUBLISH payload (UTF-8 or hex); --payload-bytes <n> (default 64, at most 1024)
   --duration <time>       stop after 90s, 10m, 2h… (default 10m; the gateway caps it at --trace-max-duration)
@@ -108,7 +110,7 @@ function parseCommand (argv: string[], env: NodeJS.ProcessEnv): TraceCommand | '
   if ((action === 'stream' || action === 'detach') && criteria === 0) throw new UsageError('name what to trace: --client, --client-prefix, --ip, --topic or --conn')
   const payloadBytes = values.payload === true || values['payload-bytes'] !== undefined ? wholeNumber('--payload-bytes', values['payload-bytes'] ?? '64') : 0
   return {
-    admin: adminUrl(values.admin ?? env.MQTT_WS_GATEWAY_ADMIN_URL ?? 'http://127.0.0.1:8090'),
+    admin: adminUrl(values.admin ?? defaultAdmin(env)),
     token: firstToken(env.MQTT_WS_GATEWAY_ADMIN_TOKEN),
     spec,
     json: values.json === true,
@@ -144,6 +146,16 @@ function adminUrl (text: string): URL {
     throw new UsageError(`--admin must be a URL such as http://127.0.0.1:8090, got ${JSON.stringify(text)}`)
   }
   return url
+}
+
+/**
+ * The gateway's own admin address, read from its variables when they are set
+ * (as in its container): a listener on every address is reached on loopback.
+ */
+function defaultAdmin (env: NodeJS.ProcessEnv): string {
+  const host = env.MQTT_WS_GATEWAY_ADMIN_HOST ?? '127.0.0.1'
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
+  return `http://${reachable}:${env.MQTT_WS_GATEWAY_ADMIN_PORT ?? '8090'}`
 }
 
 /** The secret of the first token of the gateway's variable (`name:secret,…` or `secret`). */

@@ -154,6 +154,9 @@ describe('trace endpoints: access, limits, detached traces', () => {
     const help = await runCliTrace(['--help'])
     assert.equal(help.code, 0)
     assert.match(help.stdout, /^Usage: mqtt-ws-gateway trace <criteria> \[options\]/)
+    // Without --admin: the gateway's own variables, as in its container (0.0.0.0 reached on loopback).
+    const fromEnv = await runCliTrace(['--list'], { MQTT_WS_GATEWAY_ADMIN_HOST: '0.0.0.0', MQTT_WS_GATEWAY_ADMIN_PORT: new URL(admin).port })
+    assert.deepEqual([fromEnv.code, fromEnv.stdout], [0, 'no trace running\n'])
     const none = await runCliTrace(['--admin', admin])
     assert.equal(none.code, 2)
     assert.match(none.stderr, /name what to trace/)
