@@ -63,8 +63,10 @@ export class TraceApi {
     try {
       const by = this.access.check(req)
       this.route(req, res, url, by)
-    } catch (err) {
-      if (!(err instanceof TraceRequestError)) throw err
+    } catch (caught) {
+      // Nothing a request does may throw out of the admin listener's handler.
+      const err = caught instanceof TraceRequestError ? caught : new TraceRequestError('MWG_ERR_TRACE_INTERNAL', String(caught))
+      if (!(caught instanceof TraceRequestError)) this.logger.error({ event: 'trace_error', err: String(caught) }, 'trace request failed')
       if (err.status === 401 || err.status === 403) {
         this.logger.warn({ event: 'trace_refused', remote: req.socket.remoteAddress, path: url.pathname, reason: err.code }, `admin request refused: ${err.message}`)
       }

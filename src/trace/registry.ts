@@ -186,7 +186,13 @@ export class TraceRegistry implements WatchHost {
     const file = new RotatingFile(traceFile as string, traceFileSize, traceFileCount, (err) => {
       this.host.logger.error({ event: 'trace_file_error', file: traceFile, err: err.message }, `trace file ${traceFile as string} failed: ${err.message}; trace events are no longer written to it`)
     })
-    file.open()
+    try {
+      file.open()
+    } catch (err) {
+      const problem = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      this.host.logger.error({ event: 'trace_file_error', file: traceFile, err: problem }, `trace file ${traceFile as string} cannot be opened: ${problem}`)
+      throw new TraceRequestError('MWG_ERR_TRACE_FILE', `cannot open --trace-file ${traceFile as string}: ${problem}`)
+    }
     this.file = file
     this.fileSubscriber = new Subscriber(file, 'ndjson', { ...this.limits, stallMs: undefined }, 'file')
     this.fileSubscriber.shared = true

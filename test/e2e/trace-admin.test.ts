@@ -166,6 +166,26 @@ describe('trace endpoints: access, limits, detached traces', () => {
   })
 })
 
+describe('a trace file that cannot be opened', () => {
+  const log = capturingLogger()
+  let gateway: GatewayServer
+
+  after(async () => { await gateway?.close() })
+
+  test('500 naming the file, logged; the gateway serves on', async () => {
+    gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: await freePort(), logger: log.logger, traceFile: join(tmpdir(), 'mwg-no-such-dir', 'x', 'trace.ndjson') })
+    const admin = (await gateway.listen()).adminUrl ?? ''
+    const res = await fetch(`${admin}api/trace?client=a`)
+    assert.equal(res.status, 500)
+    const body = await res.json() as { error: string, message: string }
+    assert.equal(body.error, 'MWG_ERR_TRACE_FILE')
+    assert.match(body.message, /cannot open --trace-file .*trace\.ndjson: ENOENT/)
+    assert.ok(log.entries().some((e) => e.event === 'trace_file_error'))
+    assert.equal((await fetch(`${admin}healthz`)).status, 200)
+    assert.equal(gateway.traces.active, false)
+  })
+})
+
 describe('trace endpoints with --admin-token', () => {
   const log = capturingLogger()
   let gateway: GatewayServer
