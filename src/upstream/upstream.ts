@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream'
 import type { UpgradeRejection } from '../errors.js'
-import type { ClientEndpoint } from './proxy-protocol.js'
+import type { ClientEndpoint } from '../proxy-protocol/write.js'
 
 export interface UpstreamLink {
   stream: Duplex
