@@ -127,6 +127,21 @@ export interface GatewayOptions {
   jwtClockTolerance: number
   /** Token check: accept tokens without an exp claim (they never expire); refused (401) by default. */
   jwtAllowNoExp: boolean
+  // issue 14: fleet
+  /**
+   * Read a PROXY protocol header (v1 or v2) first on each connection from a
+   * peer within trustedProxies (which must send one), before TLS: its
+   * address is the client's. A header from any other peer closes the connection.
+   */
+  acceptProxyProtocol: boolean
+  /**
+   * CLI shutdown (SIGTERM/SIGINT): milliseconds /readyz answers 503 while the
+   * gateway still accepts and serves, before the drain over shutdownPeriod:
+   * load balancers take it out of rotation before anyone is told to leave.
+   */
+  shutdownDelay: number
+  /** Names this gateway on every log line and as the `instance` label of its metrics (default: hostname-pid). */
+  instanceId: string | undefined
 }
 
 export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
@@ -214,7 +229,17 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   jwtClockTolerance: 5,
   // Off: a token without exp, once leaked, opens connections forever
   // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
-  jwtAllowNoExp: false
+  jwtAllowNoExp: false,
+  // issue 14: fleet
+  acceptProxyProtocol: false,
+  // Kubernetes removes a Terminating pod from its Service's endpoints at
+  // once, but kube-proxy and ingress controllers learn it 1-3 s later (more
+  // in large clusters); 5 s covers that without a preStop hook, and
+  // 5 + 10 (shutdownPeriod) + 5 (closeTimeout) = 20 s fits the default
+  // terminationGracePeriodSeconds of 30 s.
+  shutdownDelay: 5000,
+  // hostname-pid, chosen at start (a pod's hostname is its name).
+  instanceId: undefined
 })
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -324,6 +349,22 @@ function workerCount (name: string, value: unknown): void {
   throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)
 }
 
+// issue 14: fleet
+/** A log field and a Prometheus label value: printable, one line, not too long. */
+function instanceName (name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,253}$/.test(value)) {
+    throw new InvalidOptionError(name, `must be 1 to 253 printable characters without spaces (a host or pod name), got ${JSON.stringify(value)}`)
+  }
+}
+
+/** Reading PROXY headers needs to know whose to read. */
+function checkFleetCombinations (o: GatewayOptions): void {
+  if (o.acceptProxyProtocol && o.trustedProxies.length === 0) {
+    throw new InvalidOptionError('acceptProxyProtocol', 'needs --trusted-proxies: the addresses of the load balancers that send the header')
+  }
+}
+
 function logLevel (name: string, value: unknown): void {
   if (!LOG_LEVELS.includes(value as LogLevel)) {
     throw new InvalidOptionError(name, `must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`)
@@ -388,7 +429,11 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   jwtClientIdClaim: optionalString,
   jwtUsernameClaim: optionalString,
   jwtClockTolerance: integer(0, 300),
-  jwtAllowNoExp: boolean
+  jwtAllowNoExp: boolean,
+  // issue 14: fleet
+  acceptProxyProtocol: boolean,
+  shutdownDelay: integer(0, 3_600_000),
+  instanceId: instanceName
 }
 
 /** Checks between options, after each one has passed its own. */
@@ -419,6 +464,7 @@ function checkCombinations (o: GatewayOptions): void {
     throw new InvalidOptionError('workers', 'needs --upstream: the embedded broker cannot be split across worker processes; run the broker separately (e.g. Mosquitto) and give --upstream mqtt://host:port')
   }
   checkJwtCombinations(o)
+  checkFleetCombinations(o)
 }
 
 /** The token check: one key source at most; its refinements need one. */

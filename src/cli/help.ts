@@ -62,7 +62,11 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   jwtClientIdClaim: 'with a JWT check: claim (e.g. sub) the MQTT client id must equal (else close 1008)',
   jwtUsernameClaim: 'with a JWT check: claim the MQTT username must equal (else close 1008)',
   jwtClockTolerance: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)',
-  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)'
+  jwtAllowNoExp: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)',
+  // issue 14: fleet
+  acceptProxyProtocol: 'read a PROXY protocol header (v1 or v2, before TLS) from every peer in --trusted-proxies: its address is the client\'s; others must send none (closed if they do)',
+  shutdownDelay: 'ms /readyz answers 503 after SIGTERM/SIGINT while the gateway still accepts and serves, before --shutdown-period (load balancers take it out first)',
+  instanceId: 'name of this gateway on every log line and as the instance label of its metrics (default: hostname-pid)'
 }
 
 export function helpText (): string {
