@@ -16,7 +16,7 @@ import { closeReasons, CloseCode } from '../errors.js'
 import type { CloseInitiator, CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
-import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
+import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
 import { MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
@@ -119,6 +119,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
+  /** issue 14: the broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
+  private brokerTookOver = false
 
   // Broker bytes of a packet not yet complete.
   private held: Buffer[] = []
@@ -390,6 +392,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       this.held = []
       this.heldBytes = 0
       if (!this.connackSeen) this.readConnack(parts)
+      // issue 14: a broker's DISCONNECT is its last packet; read its reason then only.
+      if (scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(parts, size)
       this.sendToClient(parts, size)
     }
     if (scanner.oversize) {
@@ -397,6 +401,11 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       return
     }
     if (boundary < chunk.length) this.hold(boundary < 0 ? chunk : chunk.subarray(boundary))
+  }
+
+  private readBrokerDisconnect (parts: Buffer[], size: number): void {
+    const packets = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, size)
+    this.brokerTookOver = lastDisconnectReason(packets) === REASON_SESSION_TAKEN_OVER
   }
 
   private hold (bytes: Buffer): void {
@@ -613,8 +622,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.fromClient.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
-      this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
+      const reason = this.brokerTookOver ? 'broker_takeover' : this.fromClient.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
+      this.beginClose(reason, this.brokerTookOver ? 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)' : 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
     endOnce(this.upstream)
