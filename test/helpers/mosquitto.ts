@@ -17,6 +17,8 @@ export interface MosquittoOptions {
   auth?: { username: string, password: string }
   /** Also open Mosquitto's own WebSocket listener (reference runs of the client harness). */
   websockets?: boolean
+  /** More lines for mosquitto.conf, e.g. `sys_interval 1`. */
+  extraConfig?: string[]
 }
 
 export interface Mosquitto {
@@ -39,7 +41,7 @@ const READY_TIMEOUT = 5000
 
 interface Ports { mqtt: number, ws: number | undefined }
 
-function configText (ports: Ports, passwordFile: string | undefined): string {
+function configText (ports: Ports, passwordFile: string | undefined, extra: string[]): string {
   const lines = [
     `listener ${ports.mqtt} 127.0.0.1`,
     passwordFile === undefined ? 'allow_anonymous true' : 'allow_anonymous false',
@@ -51,6 +53,7 @@ function configText (ports: Ports, passwordFile: string | undefined): string {
     'log_type information'
   ]
   if (passwordFile !== undefined) lines.push(`password_file ${passwordFile}`)
+  lines.push(...extra)
   if (ports.ws !== undefined) lines.push(`listener ${ports.ws} 127.0.0.1`, 'protocol websockets')
   return lines.join('\n') + '\n'
 }
@@ -72,7 +75,7 @@ async function writeConfig (ports: Ports, options: MosquittoOptions): Promise<{ 
     await chmod(passwordFile, 0o644)
   }
   const config = join(dir, 'mosquitto.conf')
-  await writeFile(config, configText(ports, passwordFile), { mode: 0o644 })
+  await writeFile(config, configText(ports, passwordFile, options.extraConfig ?? []), { mode: 0o644 })
   return { dir, config }
 }
 
