@@ -259,6 +259,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     await allClosed
     this.server.close()
     this.server.closeAllConnections()
+    this.proxyGate?.close()
     await this.upstreamImpl?.close()
     this.upgrades.ipLimits.stop()
     this.stopLogging?.()

@@ -72,6 +72,8 @@ export class ProxyProtocolGate {
   private readonly tls: boolean
   /** By the TCP connection's remote endpoint, which a TLS socket over it reports too. */
   private readonly peers = new Map<string, ProxiedPeer>()
+  /** Connections whose header is still awaited: the server does not know them yet. */
+  private readonly pending = new Set<Socket>()
 
   constructor (server: Server, host: ProxyGateHost) {
     this.server = server
@@ -94,11 +96,20 @@ export class ProxyProtocolGate {
       socket.destroy()
       return
     }
+    this.pending.add(socket)
+    socket.once('close', () => this.pending.delete(socket))
     new PendingHeader(this, socket, this.host.isTrusted(normalize(peer))).start()
+  }
+
+  /** Closes the connections still sending their header (the server's closeAllConnections() cannot see them). */
+  close (): void {
+    for (const socket of this.pending) socket.destroy()
+    this.pending.clear()
   }
 
   /** @internal The header is read (or there is none): the server takes the socket. */
   handOver (socket: Socket, header: ProxyHeader | undefined, rest: Buffer): void {
+    this.pending.delete(socket)
     if (header?.source !== undefined && header.destination !== undefined) {
       const id = key(socket)
       this.peers.set(id, {

@@ -311,6 +311,22 @@ describe('--accept-proxy-protocol: refusals close the connection, with a reason 
   })
 })
 
+describe('--accept-proxy-protocol: shutting down', () => {
+  test('close() ends connections still owing their header at once, not at --handshake-timeout', async (t) => {
+    const gateway = createGateway({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: 0, logLevel: 'silent', acceptProxyProtocol: true, trustedProxies: [PROXY_PEER], handshakeTimeout: 60_000 })
+    const { port } = await gateway.listen()
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress: PROXY_PEER })
+    t.after(() => socket.destroy())
+    socket.on('error', () => {})
+    await withTimeout(once(socket, 'connect'), 3000, 'TCP connect')
+    socket.write(V2.subarray(0, 5))
+    await sleep(100)
+    const closed = once(socket, 'close')
+    await withTimeout(gateway.close(), 3000, 'close()')
+    await withTimeout(closed, 1000, 'the half-sent header\'s connection closed')
+  })
+})
+
 describe('--accept-proxy-protocol behind HAProxy (deploy/haproxy/haproxy.cfg, send-proxy-v2)', { skip: skipUnlessAvailable('HAProxy in front of wss:// gateways', 'haproxy') }, () => {
   test('wss:// gateways: the client\'s own address (127.0.0.7) reaches their logs through HAProxy', async (t) => {
     const [cert, key] = pki.issue('localhost', 'pp-haproxy-server')
