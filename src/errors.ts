@@ -79,6 +79,17 @@ export class UnreadableFileError extends InvalidOptionError {
 }
 
 /**
+ * The embedded broker wrote more to a connection than it has read, past its
+ * bound: the client behind it reads too slowly (see upstream/duplex-pair.ts).
+ */
+export class UnreadOverflowError extends GatewayError {
+  constructor (unread: number, limit: number) {
+    super('MWG_ERR_UNREAD_OVERFLOW', `${unread} bytes waiting for a slow client, over the ${limit}-byte bound`)
+    this.name = 'UnreadOverflowError'
+  }
+}
+
+/**
  * Why an upgrade was refused, with the HTTP status the client gets.
  * The key doubles as the `reason` in logs and metrics.
  */
@@ -162,6 +173,10 @@ export const closeReasons = {
   connect_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
   idle_timeout: { initiator: 'gateway', code: CloseCode.goingAway },
   client_drain_timeout: { initiator: 'gateway', code: CloseCode.policyViolation },
+  // Embedded broker: more waits for this client than its bound (it reads too slowly).
+  client_queue_full: { initiator: 'gateway', code: CloseCode.policyViolation },
+  // Embedded broker: more packets before the CONNACK than --broker-queue-limit.
+  queue_limit: { initiator: 'gateway', code: CloseCode.policyViolation },
   broker_drain_timeout: { initiator: 'gateway', code: CloseCode.tryAgainLater },
   takeover: { initiator: 'gateway', code: CloseCode.normal },
   token_expired: { initiator: 'gateway', code: CloseCode.policyViolation },

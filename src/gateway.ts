@@ -279,7 +279,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     const link = accepted.link
     const bridge = new Bridge(this, {
       connectionId: this.nextConnectionId++,
-      client: accepted.client,
+      channel: accepted.channel,
       upstream: link,
       remoteAddress: accepted.remoteAddress,
       auth: accepted.auth

@@ -101,6 +101,8 @@ export interface GatewayOptions {
   brokerQueueLimit: number
   /** Embedded broker: largest MQTT keep-alive a client may ask for, in seconds (0 = any). */
   brokerKeepaliveLimit: number
+  /** Embedded broker: most QoS 1/2 messages kept for a persistent session while it has no connection (0 = no bound). */
+  brokerMaxQueued: number
   /** Log level of the pino logger. */
   logLevel: LogLevel
   /** Address of the admin HTTP listener (metrics, health, status page). */
@@ -208,6 +210,9 @@ export const defaultOptions: Readonly<GatewayOptions> = Object.freeze({
   // devices) with a return code 3.1.1 does not define; silent WebSocket
   // clients are found by idle pings instead.
   brokerKeepaliveLimit: 0,
+  // Mosquitto's max_queued_messages: a client that never comes back holds
+  // a bounded share of memory, not every message of its topics.
+  brokerMaxQueued: 1000,
   logLevel: 'info',
   // Loopback: the status page shows client ids and addresses, and metrics
   // are for a scraper on the same host or behind an explicit --admin-host.
@@ -417,6 +422,7 @@ const checks: { [K in keyof GatewayOptions]: Check } = {
   highWaterMark: integer(16 * 1024, 1024 * 1024 * 1024),
   brokerQueueLimit: integer(1, 1_000_000),
   brokerKeepaliveLimit: integer(0, 65535),
+  brokerMaxQueued: integer(0, 100_000_000),
   logLevel,
   adminHost: nonEmptyString,
   adminPort: integer(0, 65535),

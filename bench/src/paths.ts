@@ -26,7 +26,11 @@ export function resultsDir (): string {
   return join(benchRoot(), 'results')
 }
 
-/** The gateway's CLI, built by the product's `npm run build` (dist/cli/main.js at the repository root). */
+/**
+ * The gateway's CLI, built by the product's `npm run build` (dist/cli/main.js
+ * at the repository root), or another build named by MWG_BENCH_GATEWAY: to
+ * measure two versions of the gateway with the same tool, one after the other.
+ */
 export function gatewayMain (): string {
-  return join(benchRoot(), '..', 'dist', 'cli', 'main.js')
+  return process.env.MWG_BENCH_GATEWAY ?? join(benchRoot(), '..', 'dist', 'cli', 'main.js')
 }

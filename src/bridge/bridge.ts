@@ -11,20 +11,18 @@
  * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
  */
 import type { Duplex } from 'node:stream'
-import type { Socket } from 'node:net'
-import { closeReasons, CloseCode } from '../errors.js'
-import type { CloseInitiator, CloseReason } from '../errors.js'
+import { closeReasons, CloseCode, UnreadOverflowError } from '../errors.js'
+import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
-import { MALFORMED_LENGTH, PacketScanner } from '../mqtt/packet-scanner.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
 import { PacketType } from '../wire/mqtt.js'
 import type { ChannelSink, ClientChannel } from '../ws/channel.js'
-import { endOnce, FrameChannel } from '../ws/frame-channel.js'
-import { adoptReads, settleReads } from '../ws/read-ring.js'
+import { endOnce } from '../io/end-once.js'
+import { adoptReads, settleReads } from '../io/read-ring.js'
 import { ConnectGate } from './connect-gate.js'
 import { Deadline, Deadlines } from './deadlines.js'
 import { DeferredUpstream } from './deferred-upstream.js'
@@ -33,6 +31,7 @@ import type { DirectionHost } from './direction.js'
 import type { DeadlineKind, DeadlineOwner } from './deadlines.js'
 import { IdlePinger } from './idle-ping.js'
 import { Lifecycle } from './lifecycle.js'
+import { BrokerPackets, ClientPackets, MALFORMED, OVERSIZE } from './packet-flow.js'
 import type { Phase } from './lifecycle.js'
 import type { IdlePingHost } from './idle-ping.js'
 import type { ClientRegistry, TakeoverTarget } from './registry.js'
@@ -49,7 +48,8 @@ export interface BridgeContext {
 
 export interface BridgeEndpoints {
   connectionId: number
-  client: Socket
+  /** The client side, message by message (lean frames, or permessage-deflate through ws). */
+  channel: ClientChannel
   /** The broker connection, or how to open it once the CONNECT names the client. */
   upstream: UpstreamLink | OpenUpstream
   remoteAddress: string
@@ -95,8 +95,9 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   /** The connect after CONNECT in flight: client bytes wait in `pending`. */
   private upstreamOpening: DeferredUpstream | undefined
   private broker: string | undefined
-  private readonly fromClient = new PacketScanner()
-  private readonly toClient = new PacketScanner()
+  /** Where each direction cuts the stream into packets, with their size limits. */
+  private readonly fromClient: ClientPackets
+  private readonly toClient: BrokerPackets
   private readonly pinger: IdlePinger | undefined
   private readonly openedAt = performance.now()
   private readonly auth: TokenGrant | undefined
@@ -108,25 +109,17 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private closeFrameSent = false
   private clientClosed = false
   private upstreamClosed = false
-  private closeInitiator: CloseInitiator = 'gateway'
-  private closeReason: CloseReason = 'shutdown'
-  private closeCode: number | undefined
-  private closeDetail: string | undefined
 
   // First packets.
   private readonly gate: ConnectGate
+  /** Packets a client may send after its CONNECT before the CONNACK (the embedded broker queues them). */
+  private readonly packetsBeforeConnack: number
   private clientId: string | undefined
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
   /** issue 14: the broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
   private brokerTookOver = false
-
-  // Broker bytes of a packet not yet complete.
-  private held: Buffer[] = []
-  private heldBytes = 0
-  /** Client bytes of a fixed header whose length is not complete yet (see onPayload). */
-  private headerCarry: Buffer | undefined
 
   // Turn batching and backpressure, each way (up: to the broker; down: to
   // the client). The broker's write buffer over the high-water mark stops
@@ -161,13 +154,15 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       this.broker = endpoints.upstream.broker
     }
     this.auth = endpoints.auth
+    this.packetsBeforeConnack = ctx.options.upstream === undefined ? ctx.options.brokerQueueLimit : Infinity
     this.gate = new ConnectGate(Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize), ctx.options, endpoints.auth)
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
-    this.channel = new FrameChannel(endpoints.client, limitBeforeConnack)
-    this.fromClient.maxPacketSize = limitBeforeConnack
-    this.toClient.maxPacketSize = ctx.options.maxMessageSize
+    this.channel = endpoints.channel
+    this.channel.maxMessageSize = limitBeforeConnack
+    this.fromClient = new ClientPackets(limitBeforeConnack)
+    this.toClient = new BrokerPackets(ctx.options.maxMessageSize)
     const pingMs = ctx.options.wsPingIdle * 1000
     this.pinger = pingMs > 0 ? new IdlePinger(this, pingMs) : undefined
     this.down = new Direction('client', this, ctx.options.highWaterMark)
@@ -213,29 +208,19 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
    */
   onPayload (buf: Buffer, start: number, end: number): void {
     if (!this.life.live) return
-    const scanner = this.fromClient
-    if (scanner.scan(buf, start, end) === MALFORMED_LENGTH) {
-      this.fail('malformed_packet', 'remaining length longer than 4 bytes')
-      return
+    const admitted = this.fromClient.admit(buf, start, end)
+    if (admitted === MALFORMED) return this.fail('malformed_packet', 'remaining length longer than 4 bytes')
+    if (admitted === OVERSIZE) {
+      const { currentPacketSize, maxPacketSize } = this.fromClient.scanner
+      return this.fail('message_too_big', `packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
     }
-    if (scanner.oversize) {
-      this.fail('message_too_big', `packet of ${scanner.currentPacketSize} bytes exceeds the ${scanner.maxPacketSize}-byte limit`)
-      return
+    // The embedded broker queues what comes after the CONNECT until it
+    // answers, up to --broker-queue-limit packets: past that, the gateway
+    // refuses, before the broker sees one more.
+    if (!this.connackSeen && this.fromClient.scanner.packets - 1 > this.packetsBeforeConnack) {
+      return this.fail('queue_limit', `more than ${this.packetsBeforeConnack} packets before the broker's CONNACK (--broker-queue-limit)`)
     }
-    const keepFrom = end - Math.min(scanner.headerBytesPending, end - start)
-    if (keepFrom > start) {
-      const carried = this.headerCarry
-      if (carried !== undefined) {
-        this.headerCarry = undefined
-        this.forward(carried)
-      }
-      this.forward(buf.subarray(start, keepFrom))
-    }
-    if (keepFrom < end) {
-      // A copy: the reader reuses its chunk.
-      const tail = buf.subarray(keepFrom, end)
-      this.headerCarry = this.headerCarry === undefined ? Buffer.from(tail) : Buffer.concat([this.headerCarry, tail])
-    }
+    for (let i = 0; i < admitted.length; i++) this.forward(admitted[i] as Buffer)
   }
 
   /** Client bytes whose packets are within the limit: to the CONNECT gate, then upstream. */
@@ -373,44 +358,30 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private onUpstreamData (chunk: Buffer): void {
     // After our close frame no data frame may follow [RFC 6455 §5.5.1].
     if (!this.life.sendsToClient) return
+    const flow = this.toClient
     // [MQTT-3.2.0-1] a broker's first packet is CONNACK: anything else (an
     // HTTP server, a wrong port) is never passed on as if it were MQTT.
-    if (!this.connackSeen && this.heldBytes === 0 && chunk[0] !== CONNACK_HEADER_BYTE) {
+    if (!this.connackSeen && flow.heldBytes === 0 && chunk[0] !== CONNACK_HEADER_BYTE) {
       this.refuseAsUnavailable('broker_protocol_error', `broker's first bytes are not a CONNACK (0x${(chunk[0] ?? 0).toString(16).padStart(2, '0')})`)
       return
     }
-    const scanner = this.toClient
-    const boundary = scanner.scan(chunk, 0, chunk.length)
-    if (boundary === MALFORMED_LENGTH) {
-      this.fail('broker_error', 'broker sent a malformed remaining length')
-      return
-    }
-    if (boundary >= 0) {
-      const size = this.heldBytes + boundary
-      this.held.push(boundary === chunk.length ? chunk : chunk.subarray(0, boundary))
-      const parts = this.held
-      this.held = []
-      this.heldBytes = 0
-      if (!this.connackSeen) this.readConnack(parts)
+    const refusal = flow.cut(chunk)
+    if (refusal === MALFORMED) return this.fail('broker_error', 'broker sent a malformed remaining length')
+    if (flow.size > 0) {
+      if (!this.connackSeen) this.readConnack(flow.parts)
       // issue 14: a broker's DISCONNECT is its last packet; read its reason then only.
-      if (scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(parts, size)
-      this.sendToClient(parts, size)
+      if (flow.scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(flow.parts, flow.size)
+      this.sendToClient(flow.parts, flow.size)
     }
-    if (scanner.oversize) {
-      this.fail('message_too_big', `broker packet of ${scanner.currentPacketSize} bytes exceeds the ${scanner.maxPacketSize}-byte limit`)
-      return
+    if (refusal === OVERSIZE) {
+      const { currentPacketSize, maxPacketSize } = flow.scanner
+      this.fail('message_too_big', `broker packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
     }
-    if (boundary < chunk.length) this.hold(boundary < 0 ? chunk : chunk.subarray(boundary))
   }
 
   private readBrokerDisconnect (parts: Buffer[], size: number): void {
     const packets = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, size)
     this.brokerTookOver = lastDisconnectReason(packets) === REASON_SESSION_TAKEN_OVER
-  }
-
-  private hold (bytes: Buffer): void {
-    this.held.push(bytes)
-    this.heldBytes += bytes.length
   }
 
   private readConnack (parts: Buffer[]): void {
@@ -422,7 +393,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     const first = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts)
     this.connack = connackCode(first)
     // 0 = accepted, in MQTT 3.1.1 and 5 alike.
-    if (this.connack === 0) this.channel.maxMessageSize = this.fromClient.maxPacketSize = this.ctx.options.maxMessageSize
+    if (this.connack === 0) this.channel.maxMessageSize = this.fromClient.scanner.maxPacketSize = this.ctx.options.maxMessageSize
   }
 
   /** Sends `parts` (whole MQTT packets, `size` bytes) as one binary message. */
@@ -458,7 +429,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     this.up.flush()
     // What went out may now be read over (see read-ring.ts). The frame
     // reader keeps no view of the client's chunks.
-    settleReads(this.upstream, this.channel.rawSocket, this.held)
+    settleReads(this.upstream, this.channel.rawSocket, this.toClient.held)
     settleReads(this.channel.rawSocket, this.upstream, NOTHING_HELD)
   }
 
@@ -622,7 +593,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.brokerTookOver ? 'broker_takeover' : this.fromClient.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
+      const reason = this.brokerTookOver ? 'broker_takeover' : this.fromClient.scanner.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
       this.beginClose(reason, this.brokerTookOver ? 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)' : 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
@@ -630,6 +601,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {
+    // The embedded broker wrote more than this client could be sent in time.
+    if (err instanceof UnreadOverflowError) return this.fail('client_queue_full', err.message)
     if (this.life.live) {
       const detail = `broker connection failed: ${err.code ?? err.message}`
       this.beginClose('broker_error', detail, CloseCode.internalError)
@@ -655,7 +628,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     const code = closeReasons[reason].code
     this.beginClose(reason, detail, code)
     this.destroyUpstream()
-    if (reason === 'client_drain_timeout') {
+    if (reason === 'client_drain_timeout' || reason === 'client_queue_full') {
       // Its buffer is full: not even a close frame would reach it.
       this.channel.destroy()
       return
@@ -729,11 +702,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   /** Records who closed first and why; starts the close timer. Once only. */
   private beginClose (reason: CloseReason, detail: string | undefined, code: number | undefined): void {
-    if (!this.life.on('close')) return
-    this.closeReason = reason
-    this.closeInitiator = closeReasons[reason].initiator
-    this.closeDetail = detail
-    this.closeCode = code
+    if (!this.life.close(reason, detail, code)) return
     // The reader goes on: data is dropped (state is no longer open), but the
     // client's answering close frame must still end the TCP connection.
     this.deadlines.clear(Deadline.idle)
@@ -762,25 +731,25 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       protocolVersion: this.protocolVersion,
       connackCode: this.connack,
       broker: this.broker,
-      initiator: this.closeInitiator,
-      reason: this.closeReason,
-      closeCode: this.closeCode,
-      detail: this.closeDetail,
+      initiator: this.life.record.initiator,
+      reason: this.life.record.reason,
+      closeCode: this.life.record.code,
+      detail: this.life.record.detail,
       durationMs: performance.now() - this.openedAt,
       bytesFromClient: this.bytesFromClient,
       bytesToClient: this.bytesToClient,
-      packetsFromClient: this.fromClient.packets,
-      packetsToClient: this.toClient.packets
+      packetsFromClient: this.fromClient.scanner.packets,
+      packetsToClient: this.toClient.scanner.packets
     })
     this.ctx.onBridgeClosed(this)
     for (const waiter of this.closeWaiters) waiter()
     this.closeWaiters = []
   }
 
-  get packetsFromClient (): number { return this.fromClient.packets }
-  get packetsToClient (): number { return this.toClient.packets }
+  get packetsFromClient (): number { return this.fromClient.scanner.packets }
+  get packetsToClient (): number { return this.toClient.scanner.packets }
   /** Bytes waiting in the gateway for either side. */
-  get bufferedBytes (): number { return this.channel.writeSide.writableLength + (this.upstream?.writableLength ?? 0) + this.heldBytes }
+  get bufferedBytes (): number { return this.channel.writeSide.writableLength + (this.upstream?.writableLength ?? 0) + this.toClient.heldBytes }
 
   /** IdlePingHost: performance.now() of the last bytes from the client. */
   get lastInbound (): number { return this.channel.lastInbound }
@@ -796,8 +765,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       ageMs: performance.now() - this.openedAt,
       bytesFromClient: this.bytesFromClient,
       bytesToClient: this.bytesToClient,
-      packetsFromClient: this.fromClient.packets,
-      packetsToClient: this.toClient.packets,
+      packetsFromClient: this.fromClient.scanner.packets,
+      packetsToClient: this.toClient.scanner.packets,
       bufferedBytes: this.bufferedBytes
     }
   }

@@ -8,14 +8,10 @@
  * mark; past it the direction is slow until the sink drains, and its host
  * stops reading whatever feeds it [backpressure is one visible line].
  */
-import type { EventEmitter } from 'node:events'
+import type { WriteSink } from '../io/sink.js'
 
 /** What a direction writes to: a socket, an in-process stream, or a client channel. */
-export interface DirectionSink extends EventEmitter {
-  cork (): void
-  uncork (): void
-  readonly writableLength: number
-}
+export type DirectionSink = WriteSink
 
 export interface DirectionHost {
   /** Asks for `flushTurn()` at the end of this turn (once per turn, however often asked). */

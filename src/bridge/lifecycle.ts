@@ -15,7 +15,11 @@
  *
  * Pure: no sockets, no timers. The bridge feeds it events and asks it what
  * is allowed; test/unit/bridge/lifecycle.test.ts walks every transition.
+ * The close is recorded here too (who closed first, why, with which code):
+ * the first close wins, whatever happens after.
  */
+import { closeReasons } from '../errors.js'
+import type { CloseInitiator, CloseReason } from '../errors.js'
 
 export type Phase =
   /** The 101 is out; the client's CONNECT is not complete yet. */
@@ -58,14 +62,32 @@ export function nextPhase (phase: Phase, event: LifecycleEvent): Phase | undefin
   return transitions[phase][event]
 }
 
+/** Why a connection ended, as its close log line and metrics say it. */
+export interface CloseRecord {
+  reason: CloseReason
+  initiator: CloseInitiator
+  /** The close code sent to the client (or received from it when it closed first). */
+  code: number | undefined
+  detail: string | undefined
+}
+
 export class Lifecycle {
   phase: Phase = 'awaiting_connect'
+  /** Set by `close()`; a connection that ends otherwise (never) would say shutdown. */
+  record: CloseRecord = { reason: 'shutdown', initiator: 'gateway', code: undefined, detail: undefined }
 
   /** Applies `event`; false (and no change) when it is not allowed in the current state. */
   on (event: LifecycleEvent): boolean {
     const next = transitions[this.phase][event]
     if (next === undefined) return false
     this.phase = next
+    return true
+  }
+
+  /** The close begins, for `reason`: false (nothing recorded) when it already has. */
+  close (reason: CloseReason, detail: string | undefined, code: number | undefined): boolean {
+    if (!this.on('close')) return false
+    this.record = { reason, initiator: closeReasons[reason].initiator, code, detail }
     return true
   }
 

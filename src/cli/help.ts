@@ -49,6 +49,7 @@ export const optionHelp: { [K in keyof GatewayOptions]: string } = {
   wsPingIdle: 'seconds of silence both ways before a WebSocket ping (0 = never)',
   highWaterMark: 'bytes buffered for a slow side before the other side is paused',
   brokerQueueLimit: 'embedded broker: messages queued per client before its session is ready',
+  brokerMaxQueued: 'embedded broker: most QoS 1/2 messages kept for a persistent session while it is offline; newer ones are not queued (0 = no bound)',
   brokerKeepaliveLimit: 'embedded broker: largest MQTT keep-alive accepted, seconds (0 = any)',
   logLevel: 'fatal, error, warn, info, debug, trace or silent',
   adminHost: 'address of the admin HTTP listener: /metrics, /healthz, /readyz, status page at /',

@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
+import type { WebSocket } from 'ws'
 import { upgradeRejections } from '../errors.js'
 import type { UpgradeRejection } from '../errors.js'
 import { publish } from '../events.js'
@@ -19,16 +20,18 @@ import { UpstreamConnectError } from '../upstream/upstream.js'
 import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.js'
 import type { ClientEndpoint } from '../proxy-protocol/write.js'
 import type { ProxiedPeer } from '../proxy-protocol/accept.js'
-import { AdoptedWebSocket } from './adopt.js'
 import { ClientAddressResolver } from './client-address.js'
 import type { ClientEndpointAddress } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
 import { OriginPolicy } from './origin.js'
-import { DeflateClientSocket } from './deflate-socket.js'
 import { rejectUpgrade } from './reject.js'
 import { TokenVerifier } from './jwt.js'
 import type { TokenGrant, TokenVerdict } from './jwt.js'
 import { chooseSubprotocol } from './subprotocol.js'
+import { switchProtocols } from './handshake.js'
+import type { ClientChannel } from '../ws/channel.js'
+import { DeflateChannel } from '../ws/deflate-channel.js'
+import { FrameChannel } from '../ws/frame-channel.js'
 
 /** What the upgrade handler needs from the gateway. */
 export interface UpgradeHost {
@@ -49,7 +52,9 @@ export interface UpgradeHost {
 }
 
 export interface AcceptedUpgrade {
-  client: Socket
+  /** The client side, message by message. */
+  channel: ClientChannel
+  /** Bytes that arrived with the upgrade request, for the lean channel to read first. */
   head: Buffer
   /** The broker connection, or how to open it once the client id is known. */
   link: UpstreamLink | OpenUpstream
@@ -82,15 +87,16 @@ export class UpgradeHandler {
     this.addresses = new ClientAddressResolver(host.options.trustedProxies, host.options.clientAddressHeader)
     this.tokens = TokenVerifier.fromOptions(host.options)
     this.ipLimits = new IpLimits(host.options.maxConnectionsPerIp, host.options.connectRatePerIp, host.options.connectBurstPerIp)
+    // Runs only the connections that offer permessage-deflate when it is on.
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       // Off unless asked for: compression costs more CPU than everything
       // else on the data path, and MQTT payloads are often compressed or tiny.
       perMessageDeflate: host.options.perMessageDeflate,
-      // Used only when permessage-deflate runs the connection through ws.
       maxPayload: host.options.maxMessageSize,
-      WebSocket: AdoptedWebSocket,
+      // The bridge answers pings, with the same bounds as on the lean path.
+      autoPong: false,
       // The choice was made (and checked) before the upstream connect.
       handleProtocols: (_offered, req) => (req as ChosenRequest).chosenSubprotocol ?? false
     })
@@ -177,29 +183,41 @@ export class UpgradeHandler {
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
-    let adopted: AdoptedWebSocket | undefined
-    this.wss.handleUpgrade(req, socket, head, (ws) => { adopted = ws as AdoptedWebSocket })
-    const client = adopted?.deflated === true
-      ? new DeflateClientSocket(adopted, this.host.options.highWaterMark) as unknown as Socket
-      : adopted?.adoptedSocket as Socket | undefined
-    if (adopted === undefined || client === undefined) {
-      // ws refused the handshake itself (and answered 400).
+    const subprotocol = (req as ChosenRequest).chosenSubprotocol
+    const channel = this.offersDeflate(req)
+      ? this.deflateChannel(req, socket, head)
+      : switchProtocols(socket, req.headers['sec-websocket-key'] as string, subprotocol) ? new FrameChannel(socket, this.host.options.maxMessageSize) : undefined
+    if (channel === undefined) {
+      // The client left, or ws refused the extension offer (and answered 400).
       if (typeof link !== 'function') link.stream.destroy()
       return false
     }
     const from = this.clientEndpointAddress(req)
     this.host.accept({
-      client,
-      head: adopted.adoptedHead ?? Buffer.alloc(0),
+      channel,
+      head: channel instanceof FrameChannel ? head : Buffer.alloc(0),
       link,
       remoteAddress: from.address,
       remotePort: from.port,
       path,
-      subprotocol: adopted.protocol === '' ? undefined : adopted.protocol,
+      subprotocol,
       handshakeMs: performance.now() - started,
       auth
     })
     return true
+  }
+
+  /** With --per-message-deflate, a client offering it gets a connection ws runs. */
+  private offersDeflate (req: IncomingMessage): boolean {
+    return this.host.options.perMessageDeflate && /\bpermessage-deflate\b/i.test(String(req.headers['sec-websocket-extensions'] ?? ''))
+  }
+
+  /** ws answers the 101 (negotiating the extension) and runs the connection; undefined when it refused. */
+  private deflateChannel (req: IncomingMessage, socket: Socket, head: Buffer): ClientChannel | undefined {
+    let ws: WebSocket | undefined
+    this.wss.handleUpgrade(req, socket, head, (opened) => { ws = opened })
+    if (ws === undefined) return undefined
+    return new DeflateChannel(ws, socket, this.host.options.maxMessageSize, this.host.options.highWaterMark)
   }
 
   /** The broker connection, before the 101; undefined when the client was refused or left. */

@@ -4,36 +4,76 @@
  * WebSocket clients reach it through an in-process stream pair (no TCP hop);
  * plain MQTT clients may use its own TCP listener. Aedes's defaults are not
  * safe for a public endpoint, so every limit is set here explicitly.
- * It keeps sessions, retained messages and subscriptions in memory only.
+ * It keeps sessions, retained messages and subscriptions in memory only;
+ * the queues of persistent sessions are ours (session-queue.ts), so that
+ * QoS 1 and 2 keep their guarantees across a reconnect.
  */
 import net from 'node:net'
 import { once } from 'node:events'
 import { Aedes } from 'aedes'
+import type { Client, ConnectPacket } from 'aedes'
+import mqttPacket from 'mqtt-packet'
 import type { ResolvedOptions } from '../options.js'
 import { duplexPair } from './duplex-pair.js'
+import { SessionQueuePersistence } from './session-queue.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
+
+/** [MQTT-3.2.2-6] MQTT 5 CONNACK reason 0x84: Unsupported Protocol Version. */
+const UNSUPPORTED_PROTOCOL_VERSION = 0x84
+
+/**
+ * Aedes 1.x speaks MQTT 3.1 and 3.1.1 only, and answers an MQTT 5 CONNECT
+ * with a 3.1.1 CONNACK (return code 1), which MQTT 5 clients report as an
+ * unknown or legacy code. Answer them in their own version: CONNACK 0x84,
+ * then Aedes closes the connection (the hook's refusal).
+ */
+function refuseMqtt5 (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
+  if (packet.protocolVersion !== 5) {
+    done(null, true)
+    return
+  }
+  const connack = mqttPacket.generate({ cmd: 'connack', reasonCode: UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }, { protocolVersion: 5 })
+  client.conn.write(connack)
+  done(Object.assign(new Error('MQTT 5 is not supported by the embedded broker (Aedes 1.x speaks 3.1.1)'), { code: 'MQTT5_UNSUPPORTED' }), false)
+}
+
+/** The embedded broker's Aedes, with our limits and our session queues (exported for its regression tests). */
+export async function createEmbeddedAedes (options: ResolvedOptions): Promise<Aedes> {
+  const persistence = new SessionQueuePersistence(options.brokerMaxQueued)
+  const broker = await Aedes.createBroker({
+    persistence,
+    preConnect: refuseMqtt5,
+    authenticate: persistence.authenticate,
+    authorizeForward: persistence.authorizeForward,
+    // One frozen subscriber must not stall delivery to everyone else.
+    drainTimeout: options.drainTimeout,
+    queueLimit: options.brokerQueueLimit,
+    keepaliveLimit: options.brokerKeepaliveLimit,
+    connectTimeout: options.firstPacketTimeout,
+    // MQTT 3.1.1 and 5 allow 65535-byte client ids; 23 is only 3.1's floor.
+    maxClientsIdLength: 256
+  })
+  broker.on('clientDisconnect', (client) => persistence.clientGone(client))
+  return broker
+}
 
 export class EmbeddedBroker implements Upstream {
   readonly description = 'embedded'
   private readonly broker: Aedes
   private tcpServer: net.Server | undefined
   private readonly tcpSockets = new Set<net.Socket>()
+  /** What the broker may write ahead of a slow WebSocket client before that client is dropped. */
+  private readonly maxUnread: number
 
-  private constructor (broker: Aedes) {
+  private constructor (broker: Aedes, options: ResolvedOptions) {
     this.broker = broker
+    // Room for the bridge to pause the broker side (its high-water mark) and
+    // for what the broker wrote meanwhile, a whole packet included.
+    this.maxUnread = 2 * options.highWaterMark + options.maxMessageSize
   }
 
   static async start (options: ResolvedOptions): Promise<EmbeddedBroker> {
-    const broker = await Aedes.createBroker({
-      // One frozen subscriber must not stall delivery to everyone else.
-      drainTimeout: options.drainTimeout,
-      queueLimit: options.brokerQueueLimit,
-      keepaliveLimit: options.brokerKeepaliveLimit,
-      connectTimeout: options.firstPacketTimeout,
-      // MQTT 3.1.1 and 5 allow 65535-byte client ids; 23 is only 3.1's floor.
-      maxClientsIdLength: 256
-    })
-    return new EmbeddedBroker(broker)
+    return new EmbeddedBroker(await createEmbeddedAedes(options), options)
   }
 
   /** Starts the plain MQTT TCP listener; resolves to its bound address. */
@@ -50,9 +90,19 @@ export class EmbeddedBroker implements Upstream {
     return server.address() as net.AddressInfo
   }
 
+  /**
+   * One in-process connection to Aedes. Aedes never waits for a slow
+   * WebSocket client (its delivery to every other subscriber would wait
+   * too): the bridge holds what it cannot send yet, up to `maxUnread`, then
+   * drops that client. Aedes meets the connection with its CONNECT: a
+   * socket that never sends one costs the broker nothing, and only the
+   * gateway's own deadline answers it.
+   */
   async connect (): Promise<UpstreamLink> {
-    const [ours, theirs] = duplexPair()
-    this.broker.handle(theirs)
+    const [ours, theirs] = duplexPair({
+      unbounded: { maxUnread: this.maxUnread },
+      onFirstWrite: () => this.broker.handle(theirs)
+    })
     return { stream: ours, connectMs: 0, broker: 'embedded' }
   }
 

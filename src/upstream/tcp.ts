@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
-import { readInto } from '../ws/read-ring.js'
+import { readInto } from '../io/read-ring.js'
 import { proxyHeader } from '../proxy-protocol/write.js'
 import type { ClientEndpoint, ProxyProtocolVersion } from '../proxy-protocol/write.js'
 import { UpstreamConnectError } from './upstream.js'

@@ -8,19 +8,11 @@
  * permessage-deflate through `ws` (deflate-channel.ts).
  */
 import type { Socket } from 'node:net'
-import type { DirectionSink } from '../bridge/direction.js'
-import type { CloseReason } from '../errors.js'
+import type { WriteSink } from '../io/sink.js'
+import type { FrameSink } from './frame-reader.js'
 
-/** What a channel tells the connection it belongs to. */
-export interface ChannelSink {
-  /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */
-  onPayload (buf: Buffer, start: number, end: number): void
-  onPing (payload: Buffer): void
-  onPong (): void
-  /** The client's close frame; `code` is 1005 when it carried none. */
-  onCloseFrame (code: number, reason: string): void
-  /** The client broke a rule of the protocol; close with the reason's code. */
-  onFrameError (reason: CloseReason, detail: string): void
+/** What a channel tells the connection it belongs to: what its frames say, and what happened to the transport. */
+export interface ChannelSink extends FrameSink {
   /** TCP FIN without a close frame. */
   onClientEnd (): void
   onClientError (err: NodeJS.ErrnoException): void
@@ -32,7 +24,7 @@ export interface ClientChannel {
   /** Starts reading; `head` holds bytes that arrived with the upgrade request. */
   start (sink: ChannelSink, head: Buffer): void
   /** What the connection's writes go through, for corking and backpressure. */
-  readonly writeSide: DirectionSink
+  readonly writeSide: WriteSink
   /** The plain TCP socket under a lean channel, for reads into reused memory; undefined otherwise. */
   readonly rawSocket: Socket | undefined
   /** performance.now() of the last bytes read from the client (any frame is proof of life). */

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import type { DirectionSink } from '../bridge/direction.js'
+import type { WriteSink } from '../io/sink.js'
 import type { CloseReason } from '../errors.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
 
@@ -32,9 +32,9 @@ function reasonOf (code: string | undefined): CloseReason {
 
 const ABNORMAL_CLOSURE = 1006
 
-export class DeflateChannel extends EventEmitter implements ClientChannel, DirectionSink {
+export class DeflateChannel extends EventEmitter implements ClientChannel, WriteSink {
   readonly rawSocket = undefined
-  readonly writeSide: DirectionSink = this
+  readonly writeSide: WriteSink = this
   lastInbound = performance.now()
   maxMessageSize: number
   private readonly ws: WebSocket

@@ -5,7 +5,8 @@
  * out is one frame header and the packets' own buffers, no copy.
  */
 import type { Socket } from 'node:net'
-import type { DirectionSink } from '../bridge/direction.js'
+import type { WriteSink } from '../io/sink.js'
+import { endOnce } from '../io/end-once.js'
 import { Opcode } from '../wire/websocket.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
 import { FrameReader } from './frame-reader.js'
@@ -21,7 +22,7 @@ type Tagged = Socket & { [kChannel]?: FrameChannel }
 
 export class FrameChannel implements ClientChannel {
   readonly rawSocket: Socket
-  readonly writeSide: DirectionSink
+  readonly writeSide: WriteSink
   lastInbound = performance.now()
   private reader: FrameReader | undefined
   private sink: ChannelSink | undefined
@@ -83,14 +84,4 @@ export class FrameChannel implements ClientChannel {
   end (): void { endOnce(this.rawSocket) }
   destroy (): void { this.rawSocket.destroy() }
   destroySoon (): void { this.rawSocket.destroySoon() }
-}
-
-/**
- * Ends our side once. Node builds an error object (stack trace included)
- * for end() on a stream already ended or destroyed, and teardown reaches
- * end() from both sockets' events: that was 1 % of the gateway's CPU per
- * connection under churn.
- */
-export function endOnce (stream: { writableEnded: boolean, destroyed: boolean, end (): void } | undefined): void {
-  if (stream !== undefined && !stream.writableEnded && !stream.destroyed) stream.end()
 }

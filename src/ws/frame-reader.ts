@@ -15,9 +15,6 @@ import type { CloseReason } from '../errors.js'
 import { Opcode } from '../wire/websocket.js'
 import { unmaskInPlace, unmaskTo } from './unmask.js'
 
-// Still importable from here for server/deflate-socket.ts until its redesign; new code imports ../wire/websocket.js.
-export { Opcode }
-
 export interface FrameSink {
   /** Unmasked bytes of binary messages, in order. `buf[start, end)` is the sink's to keep. */
   onPayload (buf: Buffer, start: number, end: number): void

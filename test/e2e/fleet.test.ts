@@ -64,7 +64,7 @@ describe('a fleet: HAProxy → 2 gateways → Mosquitto', { skip: skipUnlessAvai
   let publisher: Publisher | undefined
 
   before(async () => {
-    mosquitto = await startMosquitto({ extraConfig: ['sys_interval 1', 'set_tcp_nodelay true'] })
+    mosquitto = await startMosquitto({ config: ['sys_interval 1', 'set_tcp_nodelay true'] })
     a = await FleetGateway.create('gateway-a', ['--upstream', mosquitto.url, ...GATEWAY_ARGS])
     b = await FleetGateway.create('gateway-b', ['--upstream', mosquitto.url, ...GATEWAY_ARGS])
     await Promise.all([a.start(), b.start()])

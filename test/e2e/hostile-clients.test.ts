@@ -10,12 +10,16 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
 import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { startMosquitto } from '../helpers/mosquitto.js'
 import type { Mosquitto } from '../helpers/mosquitto.js'
 import { skipUnlessAvailable } from '../helpers/programs.js'
 import { withTimeout } from '../helpers/wait.js'
+import { createPki } from './support/certs.js'
+import type { TestPki } from './support/certs.js'
 import { spawnGateway } from './support/gateway-process.js'
 import type { GatewayProcess } from './support/gateway-process.js'
 import { connectPacket, encode, parseAll, subscribePacket } from './support/mqtt-bytes.js'
@@ -35,6 +39,7 @@ const DRAIN_TIMEOUT_MS = 2000
 const MAX_MESSAGE_SIZE = 64 * 1024
 const FIRST_PACKET_TIMEOUT_MS = 3000
 const HIGH_WATER_MARK = 64 * 1024
+const HANDSHAKE_TIMEOUT_MS = 2000
 
 describe('hostile clients (gateway process in front of Mosquitto)', () => {
   const skip = skipUnlessAvailable('hostile clients', 'mosquitto')
@@ -50,6 +55,7 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
       '--drain-timeout', String(DRAIN_TIMEOUT_MS),
       '--max-message-size', String(MAX_MESSAGE_SIZE),
       '--first-packet-timeout', String(FIRST_PACKET_TIMEOUT_MS),
+      '--handshake-timeout', String(HANDSHAKE_TIMEOUT_MS),
       '--close-timeout', '1000',
       // Small, so a flood reaches it within a second; the bound is the same idea at any size.
       '--high-water-mark', String(HIGH_WATER_MARK),
@@ -182,6 +188,24 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
     await othersUnaffected(t, 'fragment flood')
   })
 
+  it('slow-loris: upgrade requests trickled a byte at a time are refused at the handshake timeout, once each', { skip }, async (t) => {
+    const sockets = await Promise.all(Array.from({ length: 100 }, () => openTcp(gw.url)))
+    t.after(() => { for (const s of sockets) s.destroy() })
+    const rejections = (): number => gw.logs.filter((l) => l.event === 'reject' && l.reason === 'handshake_timeout').length
+    const already = rejections()
+    const request = 'GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Slow: '
+    for (const socket of sockets) socket.write(request)
+    const trickle = setInterval(() => { for (const socket of sockets) if (!socket.destroyed) socket.write('a') }, 200)
+    try {
+      await withTimeout(Promise.all(sockets.map(closed)), HANDSHAKE_TIMEOUT_MS + 3000, 'the slow-loris sockets to be closed')
+    } finally {
+      clearInterval(trickle)
+    }
+    await sleep(100)
+    assert.equal(rejections() - already, sockets.length, 'each slow socket is refused (and logged) exactly once')
+    await othersUnaffected(t, 'slow-loris')
+  })
+
   it('half-open upgrades (101 never read, nothing sent) are closed after the CONNECT timeout', { skip }, async (t) => {
     const sockets: RawClient[] = []
     for (let i = 0; i < 50; i++) {
@@ -197,9 +221,61 @@ describe('hostile clients (gateway process in front of Mosquitto)', () => {
   })
 })
 
+describe('hostile clients over TLS (gateway process serving wss://)', () => {
+  const skip = skipUnlessAvailable('hostile clients over TLS', 'mosquitto')
+  let broker: Mosquitto
+  let gw: GatewayProcess
+  let pki: TestPki
+  let ca: Buffer
+
+  before(async () => {
+    if (skip !== false) return
+    pki = createPki()
+    ca = readFileSync(pki.ca)
+    const [cert, key] = pki.issue('localhost')
+    broker = await startMosquitto()
+    gw = await spawnGateway(['--upstream', broker.url, '--tls-cert', cert, '--tls-key', key, '--handshake-timeout', String(HANDSHAKE_TIMEOUT_MS), '--log-level', 'info'])
+  })
+  after(async () => {
+    await gw?.stop()
+    await broker?.stop()
+    pki?.remove()
+  })
+
+  it('slow-loris over TLS: sockets that never finish the TLS handshake are closed at the handshake timeout', { skip }, async (t) => {
+    const baselineKb = gw.rssKb()
+    const sockets = await Promise.all(Array.from({ length: 100 }, () => openTcp(gw.url)))
+    t.after(() => { for (const s of sockets) s.destroy() })
+    // Half of them send half a ClientHello (a TLS record header promising more), the rest nothing.
+    for (const [i, socket] of sockets.entries()) if (i % 2 === 0) socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+    const started = performance.now()
+    await withTimeout(Promise.all(sockets.map(closed)), HANDSHAKE_TIMEOUT_MS + 3000, 'the TLS slow-loris sockets to be closed')
+    const ms = performance.now() - started
+    t.diagnostic(`100 TLS slow-loris sockets closed after ${ms.toFixed(0)} ms (timeout ${HANDSHAKE_TIMEOUT_MS} ms)`)
+    const rt = await roundTrip(gw.url, 'healthy-after-tls-slow-loris', ca)
+    assert.ok(rt < 1000, `a well-behaved client needed ${rt.toFixed(0)} ms for a round trip`)
+    const growthMb = (gw.rssKb() - baselineKb) / 1024
+    assert.ok(growthMb < MAX_RSS_GROWTH_MB, `gateway RSS grew ${growthMb.toFixed(1)} MB`)
+  })
+})
+
+/** Resolves when `socket` closes (an error before it, such as EPIPE on a refused socket, is expected). */
+function closed (socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => socket.once('close', () => resolve()))
+}
+
+/** A plain TCP connection to the gateway's host and port, connected. */
+async function openTcp (url: string): Promise<net.Socket> {
+  const target = new URL(url)
+  const socket = net.connect({ host: target.hostname, port: Number(target.port) })
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  return socket
+}
+
 /** Connects a fresh MQTT.js client, subscribes, publishes to itself; returns the round trip in ms. */
-async function roundTrip (url: string, clientId: string): Promise<number> {
-  const client: MqttClient = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, connectTimeout: 3000 })
+async function roundTrip (url: string, clientId: string, ca?: Buffer): Promise<number> {
+  const client: MqttClient = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, connectTimeout: 3000, ...(ca === undefined ? {} : { ca }) })
   try {
     await client.subscribeAsync(`rt/${clientId}`, { qos: 1 })
     const started = performance.now()

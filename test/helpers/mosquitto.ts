@@ -17,8 +17,8 @@ export interface MosquittoOptions {
   auth?: { username: string, password: string }
   /** Also open Mosquitto's own WebSocket listener (reference runs of the client harness). */
   websockets?: boolean
-  /** More lines for mosquitto.conf, e.g. `sys_interval 1`. */
-  extraConfig?: string[]
+  /** More configuration lines, e.g. `max_inflight_messages 0`. */
+  config?: readonly string[]
 }
 
 export interface Mosquitto {
@@ -41,7 +41,7 @@ const READY_TIMEOUT = 5000
 
 interface Ports { mqtt: number, ws: number | undefined }
 
-function configText (ports: Ports, passwordFile: string | undefined, extra: string[]): string {
+function configText (ports: Ports, passwordFile: string | undefined, extra: readonly string[]): string {
   const lines = [
     `listener ${ports.mqtt} 127.0.0.1`,
     passwordFile === undefined ? 'allow_anonymous true' : 'allow_anonymous false',
@@ -75,7 +75,7 @@ async function writeConfig (ports: Ports, options: MosquittoOptions): Promise<{ 
     await chmod(passwordFile, 0o644)
   }
   const config = join(dir, 'mosquitto.conf')
-  await writeFile(config, configText(ports, passwordFile, options.extraConfig ?? []), { mode: 0o644 })
+  await writeFile(config, configText(ports, passwordFile, options.config ?? []), { mode: 0o644 })
   return { dir, config }
 }
 

@@ -29,7 +29,7 @@ export async function spawnGateway (args: string[]): Promise<GatewayProcess> {
     const timer = setTimeout(() => reject(new Error('gateway did not start within 15 s')), 15_000)
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)))
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const match = /listening on (ws:\/\/\S+)/.exec(line)
+      const match = /listening on (wss?:\/\/\S+)/.exec(line)
       if (match?.[1] !== undefined) {
         clearTimeout(timer)
         resolve(match[1])

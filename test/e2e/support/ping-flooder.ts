@@ -1,8 +1,11 @@
 /**
- * A WebSocket client that floods pings and never reads, with a tiny receive
- * buffer, as an attacker would: the gateway's answers then pile up in the
- * gateway, not in the kernel. Node cannot set SO_RCVBUF, so it is a Python
- * child; it stops by itself after `ms` or when the gateway drops it.
+ * A WebSocket client that never reads, with a tiny receive buffer, as an
+ * attacker (or a frozen device) would be: what the gateway sends it then
+ * piles up in the gateway, not in the kernel. It sends its first packets
+ * (a CONNECT, a SUBSCRIBE), then pings: as fast as it can (a flood), or
+ * slowly (a frozen subscriber that only shows whether it was dropped).
+ * Node cannot set SO_RCVBUF, so it is a Python child; it stops by itself
+ * after `ms` or when the gateway drops it.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -30,7 +33,9 @@ burst = (b"\x89\xfd" + mask + payload) * per_send
 s.settimeout(0.2)
 start = time.monotonic(); sent = 0; outcome = "deadline"
 while (time.monotonic() - start) * 1000 < ms:
-    if gap > 0:
+    if gap >= 0.001:
+        time.sleep(gap)
+    elif gap > 0:
         until = time.perf_counter() + gap
         while time.perf_counter() < until:
             pass
@@ -53,7 +58,7 @@ export interface FloodResult {
 export interface FloodOptions {
   /** Stop after this long, if the gateway has not dropped the flooder. */
   ms: number
-  /** An MQTT packet under 126 bytes sent first (a CONNECT), or nothing. */
+  /** MQTT bytes under 126 sent first, as one message (a CONNECT and a SUBSCRIBE), or nothing. */
   first: Buffer
   /**
    * Pings per send() call: many make a CPU-bound flood the gateway reads in
@@ -61,7 +66,7 @@ export interface FloodOptions {
    * answer) each ping on its own.
    */
   pingsPerSend: number
-  /** Pause between sends, busy-waited (sleep is too coarse), in microseconds. */
+  /** Pause between sends, in microseconds (busy-waited under 1 ms: sleep is too coarse). */
   gapMicros: number
 }
 

@@ -55,6 +55,13 @@ describe('lifecycle', () => {
     assert.equal(life.phase, 'closing')
   })
 
+  test('the first close is recorded, with the initiator its reason implies; later ones are not', () => {
+    const life = new Lifecycle()
+    assert.equal(life.close('message_too_big', 'packet of 2000000 bytes', 1009), true)
+    assert.equal(life.close('client_error', 'ECONNRESET', undefined), false)
+    assert.deepEqual(life.record, { reason: 'message_too_big', initiator: 'gateway', code: 1009, detail: 'packet of 2000000 bytes' })
+  })
+
   test('live and sendsToClient: what the data path may do in each phase', () => {
     const cases: [Phase, boolean, boolean][] = [
       ['awaiting_connect', true, true],
