@@ -5,9 +5,29 @@
  * published, is never reused for something else.
  */
 
+/**
+ * Every error code, with what it means (as undici's `UND_ERR_*` and
+ * fastify's `FST_ERR_*`). Each error class below carries one of these.
+ * A new error: a code here, then its class below.
+ */
+export const errorCodes = {
+  MWG_ERR_INVALID_OPTION: 'an option failed validation; `option` names it',
+  MWG_ERR_READ_FILE: 'a file an option names (certificate, key, CA, JWT key) cannot be read',
+  MWG_ERR_LISTEN: 'a listener (port, tcpPort, adminPort) could not bind',
+  MWG_ERR_UPSTREAM_CONNECT: 'no broker connection for a client; `reason` is the upgrade rejection (HTTP status) it leads to',
+  MWG_ERR_MALFORMED_PACKET: 'a client\'s first packet is not one whole, well-formed CONNECT',
+  MWG_ERR_NOT_LISTENING: 'asked a gateway for what only a listening one has (its address, its upstream)',
+  MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
+  MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message',
+  MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)',
+  MWG_ERR_UNREAD_OVERFLOW: 'the embedded broker had more waiting for a slow WebSocket client than its bound: the client is dropped'
+} as const
+
+export type ErrorCode = keyof typeof errorCodes
+
 export class GatewayError extends Error {
-  readonly code: string
-  constructor (code: string, message: string) {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string) {
     super(message)
     this.name = 'GatewayError'
     this.code = code
@@ -17,7 +37,7 @@ export class GatewayError extends Error {
 /** An option failed validation; the message names it. */
 export class InvalidOptionError extends GatewayError {
   readonly option: string
-  constructor (option: string, problem: string, code = 'MWG_ERR_INVALID_OPTION') {
+  constructor (option: string, problem: string, code: ErrorCode = 'MWG_ERR_INVALID_OPTION') {
     super(code, `option "${option}" ${problem}`)
     this.name = 'InvalidOptionError'
     this.option = option
@@ -60,6 +80,65 @@ export class ListenError extends GatewayError {
     this.address = address
     this.problem = problem
     this.errno = cause.code
+  }
+}
+
+/** The gateway is not listening (listen() not called, failed, or close() done): it has no address, no upstream. */
+export class NotListeningError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_NOT_LISTENING', 'gateway is not listening')
+    this.name = 'NotListeningError'
+  }
+}
+
+/**
+ * A number outside what a function accepts. A RangeError, as Node's own
+ * ERR_OUT_OF_RANGE is, so it cannot extend GatewayError; its code is ours.
+ */
+export class OutOfRangeError extends RangeError {
+  readonly code = 'MWG_ERR_OUT_OF_RANGE' satisfies ErrorCode
+  constructor (message: string) {
+    super(message)
+    this.name = 'OutOfRangeError'
+  }
+}
+
+/**
+ * The error a stream that imitates a socket (the embedded broker's
+ * in-process pair, the deflate channel) gives where a real socket would
+ * give a system error. Its code is that system error's (EPIPE, ECONNRESET),
+ * not one of ours, on purpose: the code that handles socket errors (the
+ * bridge's `err.code ?? err.message` detail, Aedes) needs no second case.
+ */
+export class SocketError extends Error {
+  readonly code: 'EPIPE' | 'ECONNRESET'
+  constructor (code: 'EPIPE' | 'ECONNRESET', message: string) {
+    super(message)
+    this.name = 'SocketError'
+    this.code = code
+  }
+}
+
+/**
+ * The embedded broker's queue for a session has every packet identifier
+ * (1 to 65,535) held by an unacknowledged QoS 1/2 message, so it cannot
+ * number another [MQTT-2.2.1-2]: identifiers in flight are never reused.
+ */
+export class PacketIdsExhaustedError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_PACKET_IDS_EXHAUSTED', 'every packet identifier of this session is in flight')
+    this.name = 'PacketIdsExhaustedError'
+  }
+}
+
+/**
+ * The embedded broker's refusal of an MQTT 5 client, handed to Aedes's
+ * preConnect hook after the CONNACK 0x84 "Unsupported Protocol Version".
+ */
+export class Mqtt5UnsupportedError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_MQTT5_UNSUPPORTED', 'MQTT 5 is not supported by the embedded broker (Aedes 1.x speaks 3.1.1)')
+    this.name = 'Mqtt5UnsupportedError'
   }
 }
 
@@ -129,6 +208,31 @@ export const upgradeRejections = {
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type UpgradeRejection = keyof typeof upgradeRejections
+
+/**
+ * An upstream could not open a broker connection for a client. `reason`
+ * picks the answer from upgradeRejections (502 unreachable or timed out).
+ */
+export class UpstreamConnectError extends GatewayError {
+  readonly reason: UpgradeRejection
+  constructor (reason: UpgradeRejection, message: string) {
+    super('MWG_ERR_UPSTREAM_CONNECT', message)
+    this.name = 'UpstreamConnectError'
+    this.reason = reason
+  }
+}
+
+/**
+ * A client's first packet is not what MQTT requires: a CONNECT
+ * [MQTT-3.1.0-1], whole and alone, that mqtt-packet parses; the bridge then
+ * closes with `malformed_packet` (1002).
+ */
+export class MalformedPacketError extends GatewayError {
+  constructor (message: string) {
+    super('MWG_ERR_MALFORMED_PACKET', message)
+    this.name = 'MalformedPacketError'
+  }
+}
 
 // issue 14: fleet
 /** The refusals of a connection by --accept-proxy-protocol, before the server sees it. */

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream'
 import { Bridge } from './bridge/bridge.js'
 import type { BridgeContext } from './bridge/bridge.js'
 import { ClientRegistry } from './bridge/registry.js'
-import { CloseCode, ListenError, upgradeRejections } from './errors.js'
+import { CloseCode, ListenError, NotListeningError, upgradeRejections } from './errors.js'
 import type { UpgradeRejection } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
@@ -146,7 +146,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   }
 
   get upstream (): Upstream {
-    if (this.upstreamImpl === undefined) throw new Error('gateway is not listening')
+    if (this.upstreamImpl === undefined) throw new NotListeningError()
     return this.upstreamImpl
   }
 
@@ -228,7 +228,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
 
   address (): GatewayAddress {
     const bound = this.server.address() as AddressInfo | null
-    if (bound === null) throw new Error('gateway is not listening')
+    if (bound === null) throw new NotListeningError()
     const host = formatHost(bound.address)
     return {
       host: bound.address,

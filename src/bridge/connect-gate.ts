@@ -6,7 +6,8 @@
  * opens, and a refused CONNECT never reaches it at all.
  */
 import type { CloseReason } from '../errors.js'
-import { MalformedPacketError, parseConnect } from '../mqtt/first-packets.js'
+import { MalformedPacketError } from '../errors.js'
+import { parseConnect } from '../mqtt/first-packets.js'
 import type { ConnectInfo } from '../mqtt/first-packets.js'
 import { firstPacketSize, MALFORMED_LENGTH } from '../mqtt/packet-scanner.js'
 import type { TokenGrant } from '../server/jwt.js'

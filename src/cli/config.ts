@@ -9,37 +9,31 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { ParseArgsConfig } from 'node:util'
 import { InvalidOptionError } from '../errors.js'
-import { defaultOptions, optionNames } from '../options.js'
+import { optionNames } from '../options.js'
 import type { GatewayOptions } from '../options.js'
+import { optionSchema } from '../options/schema.js'
 
 type OptionName = keyof GatewayOptions
 
 export const ENV_PREFIX = 'MQTT_WS_GATEWAY_'
 
+/** `max-message-size` for `maxMessageSize`, unless the schema names the flag (`path` for `paths`). */
 export function flagName (name: OptionName): string {
-  return name === 'paths' ? 'path' : name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+  return (Object.hasOwn(optionSchema, name) ? optionSchema[name].flag : undefined) ?? name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
 }
 
+/** `MQTT_WS_GATEWAY_MAX_MESSAGE_SIZE`: the prefix and the flag in upper snake case. */
 export function envName (name: OptionName): string {
-  return ENV_PREFIX + (name === 'paths' ? 'PATH' : flagName(name).replace(/-/g, '_').toUpperCase())
-}
-
-type Kind = 'number' | 'boolean' | 'string' | 'list'
-
-function kindOf (name: OptionName): Kind {
-  if (Array.isArray(defaultOptions[name])) return 'list'
-  const value = defaultOptions[name]
-  if (typeof value === 'number') return 'number'
-  if (typeof value === 'boolean') return 'boolean'
-  return 'string'
+  return ENV_PREFIX + flagName(name).replace(/-/g, '_').toUpperCase()
 }
 
 /** Turns a string from a flag or the environment into the option's type. */
 function coerce (name: OptionName, raw: string, source: string): unknown {
-  switch (kindOf(name)) {
+  const spec = optionSchema[name]
+  switch (spec.kind) {
     case 'number': {
-      // The one number that may also be a word: --workers auto.
-      if (name === 'workers' && raw.trim() === 'auto') return 'auto'
+      // A number that may also be a word: --workers auto.
+      if (spec.words.includes(raw.trim())) return raw.trim()
       const n = Number(raw)
       if (raw.trim() === '' || !Number.isFinite(n)) {
         throw new InvalidOptionError(name, `(${source}) must be a number, got ${JSON.stringify(raw)}`)
@@ -107,10 +101,9 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
     'print-config': { type: 'boolean' }
   }
   for (const name of optionNames) {
-    const kind = kindOf(name)
-    // --upstream may be repeated: several brokers, joined into one list.
-    const repeatable = kind === 'list' || name === 'upstream'
-    config[flagName(name)] = kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: repeatable }
+    const { kind, repeatable } = optionSchema[name]
+    // A list, or a repeatable string (--upstream: several brokers, joined into one).
+    config[flagName(name)] = kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: kind === 'list' || repeatable }
     // --no-X turns a boolean off over the environment or the config file.
     if (kind === 'boolean') config[`no-${flagName(name)}`] = { type: 'boolean' }
   }
@@ -124,7 +117,7 @@ export function parseFlags (argv: string[]): ParsedCommandLine {
   for (const name of optionNames) {
     const value = values[flagName(name)] ?? (values[`no-${flagName(name)}`] === true ? false : undefined)
     if (value === undefined) continue
-    if (Array.isArray(value) && name === 'upstream') options[name] = value.map(String).join(',')
+    if (Array.isArray(value) && optionSchema[name].repeatable) options[name] = value.map(String).join(',')
     else if (Array.isArray(value)) options[name] = value.flatMap((v) => coerce(name, String(v), `--${flagName(name)}`) as string[])
     else options[name] = typeof value === 'boolean' ? value : coerce(name, value, `--${flagName(name)}`)
   }

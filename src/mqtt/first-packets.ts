@@ -7,6 +7,7 @@
  */
 import mqttPacket from 'mqtt-packet'
 import type { IConnectPacket, Packet } from 'mqtt-packet'
+import { MalformedPacketError } from '../errors.js'
 import { firstPacketSize } from './packet-scanner.js'
 
 export interface ConnectInfo {
@@ -16,10 +17,6 @@ export interface ConnectInfo {
   keepalive: number
   clean: boolean
   username: string | undefined
-}
-
-export class MalformedPacketError extends Error {
-  readonly code = 'MWG_ERR_MALFORMED_PACKET'
 }
 
 /**

@@ -2,6 +2,8 @@
  * A fixed-size buffer that keeps the last `capacity` items: the status
  * page's samples and recent closes, bounded however long the gateway runs.
  */
+import { OutOfRangeError } from '../errors.js'
+
 export class RingBuffer<T> {
   readonly capacity: number
   private readonly items: (T | undefined)[]
@@ -9,7 +11,7 @@ export class RingBuffer<T> {
   private count = 0
 
   constructor (capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`)
+    if (!Number.isInteger(capacity) || capacity < 1) throw new OutOfRangeError(`capacity must be a positive integer, got ${capacity}`)
     this.capacity = capacity
     this.items = new Array<T | undefined>(capacity)
   }

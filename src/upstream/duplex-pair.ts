@@ -18,7 +18,7 @@
  * Node 22 has `stream.duplexPair()`; Node 20, our floor, does not.
  */
 import { Duplex } from 'node:stream'
-import { UnreadOverflowError } from '../errors.js'
+import { SocketError, UnreadOverflowError } from '../errors.js'
 
 export interface PairOptions {
   /** The second end writes without waiting; the first end keeps at most `maxUnread` unread bytes. */
@@ -45,7 +45,7 @@ class PairEnd extends Duplex {
     }
     const peer = this.peer
     if (peer === undefined || peer.destroyed) {
-      callback(Object.assign(new Error('write after the other end closed'), { code: 'EPIPE' }))
+      callback(new SocketError('EPIPE', 'write after the other end closed'))
       return
     }
     const roomLeft = peer.push(chunk)

@@ -13,6 +13,7 @@ import { once } from 'node:events'
 import { Aedes } from 'aedes'
 import type { Client, ConnectPacket } from 'aedes'
 import mqttPacket from 'mqtt-packet'
+import { Mqtt5UnsupportedError } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 import { duplexPair } from './duplex-pair.js'
 import { SessionQueuePersistence } from './session-queue.js'
@@ -34,7 +35,7 @@ function refuseMqtt5 (client: Client, packet: ConnectPacket, done: (error: Error
   }
   const connack = mqttPacket.generate({ cmd: 'connack', reasonCode: UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }, { protocolVersion: 5 })
   client.conn.write(connack)
-  done(Object.assign(new Error('MQTT 5 is not supported by the embedded broker (Aedes 1.x speaks 3.1.1)'), { code: 'MQTT5_UNSUPPORTED' }), false)
+  done(new Mqtt5UnsupportedError(), false)
 }
 
 /** The embedded broker's Aedes, with our limits and our session queues (exported for its regression tests). */

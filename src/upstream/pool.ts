@@ -18,7 +18,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { ClientEndpoint } from '../proxy-protocol/write.js'
-import { UpstreamConnectError } from './upstream.js'
+import { UpstreamConnectError } from '../errors.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
 
 export type UpstreamStrategy = 'failover' | 'round-robin' | 'hash'

@@ -5,7 +5,7 @@
  * verdict matches what the next upgrade would get.
  */
 import type { UpgradeRejection } from '../errors.js'
-import { UpstreamConnectError } from './upstream.js'
+import { UpstreamConnectError } from '../errors.js'
 import type { Upstream } from './upstream.js'
 
 export type ProbeState =

@@ -36,6 +36,7 @@
 import { createRequire } from 'node:module'
 import { Readable } from 'node:stream'
 import type { AedesPublishPacket, Client } from 'aedes'
+import { PacketIdsExhaustedError } from '../errors.js'
 
 /** What this class uses of aedes-persistence's in-memory class (its typings describe the callback API). */
 interface MemoryPersistenceBase {
@@ -133,7 +134,7 @@ class SessionQueue {
       this.nextId = id === MAX_PACKET_ID ? 1 : id + 1
       if (!this.byId.has(id)) return id
     }
-    throw new Error('every packet identifier of this session is in flight')
+    throw new PacketIdsExhaustedError()
   }
 
   /** Records that `client` sends `entry` now, with identifier `id`. */

@@ -8,7 +8,7 @@ import tls from 'node:tls'
 import { readInto } from '../io/read-ring.js'
 import { proxyHeader } from '../proxy-protocol/write.js'
 import type { ClientEndpoint, ProxyProtocolVersion } from '../proxy-protocol/write.js'
-import { UpstreamConnectError } from './upstream.js'
+import { UpstreamConnectError } from '../errors.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
 
 /** Probes sent on an idle upstream after this long, so dead brokers are noticed. */

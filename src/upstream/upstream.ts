@@ -4,7 +4,6 @@
  * 'data', 'drain', 'end' on a clean close, 'error' then 'close' otherwise).
  */
 import type { Duplex } from 'node:stream'
-import type { UpgradeRejection } from '../errors.js'
 import type { ClientEndpoint } from '../proxy-protocol/write.js'
 
 export interface UpstreamLink {
@@ -36,13 +35,4 @@ export interface Upstream {
    */
   connect (signal: AbortSignal, client?: ClientEndpoint, clientId?: string): Promise<UpstreamLink>
   close (): Promise<void>
-}
-
-export class UpstreamConnectError extends Error {
-  readonly code = 'MWG_ERR_UPSTREAM_CONNECT'
-  readonly reason: UpgradeRejection
-  constructor (reason: UpgradeRejection, message: string) {
-    super(message)
-    this.reason = reason
-  }
 }

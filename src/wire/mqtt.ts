@@ -7,6 +7,7 @@
  * first, the high bit set when another byte follows [MQTT 3.1.1 §2.2.3,
  * MQTT 5 §1.5.5].
  */
+import { OutOfRangeError } from '../errors.js'
 
 /** Control packet types, the high nibble of the first byte [MQTT-2.2.1]. */
 export const PacketType = {
@@ -36,7 +37,7 @@ export function varintSize (n: number): number {
   if (n < 16_384) return 2
   if (n < 2_097_152) return 3
   if (n <= MAX_REMAINING_LENGTH) return 4
-  throw new RangeError(`remaining length ${n} exceeds the MQTT maximum`)
+  throw new OutOfRangeError(`remaining length ${n} exceeds the MQTT maximum`)
 }
 
 /** Writes `n` as a variable byte integer at `offset`; returns the offset after it. */

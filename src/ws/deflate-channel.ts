@@ -13,8 +13,9 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
-import type { WriteSink } from '../io/sink.js'
+import { SocketError } from '../errors.js'
 import type { CloseReason } from '../errors.js'
+import type { WriteSink } from '../io/sink.js'
 import type { ChannelSink, ClientChannel } from './channel.js'
 
 /** ws's error codes [ws/lib/receiver.js] and what the gateway calls them. */
@@ -76,7 +77,7 @@ export class DeflateChannel extends EventEmitter implements ClientChannel, Write
   private onClose (code: number, reason: Buffer): void {
     const sink = this.sink as ChannelSink
     // ws says 1006 when no close frame came: the connection was lost.
-    if (code === ABNORMAL_CLOSURE) sink.onClientError(Object.assign(new Error('connection lost'), { code: 'ECONNRESET' }))
+    if (code === ABNORMAL_CLOSURE) sink.onClientError(new SocketError('ECONNRESET', 'connection lost'))
     else sink.onCloseFrame(code, reason.toString('utf8'))
     sink.onClientClose()
   }

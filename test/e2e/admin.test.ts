@@ -340,7 +340,7 @@ describe('admin: routing and exposure', () => {
     const gateway = new GatewayServer({ host: '127.0.0.1', port: 0, tcpPort: 0, adminPort: taken, logLevel: 'silent' })
     // A typed start-up error since issue 11; the system's code is kept as errno.
     await assert.rejects(gateway.listen(), { code: 'MWG_ERR_LISTEN', errno: 'EADDRINUSE', option: 'adminPort', address: `127.0.0.1:${taken}` })
-    assert.throws(() => gateway.address(), /not listening/)
+    assert.throws(() => gateway.address(), { code: 'MWG_ERR_NOT_LISTENING' })
   })
 })
 

@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
-import { connackCode, connackServerUnavailable, lastDisconnectReason, MalformedPacketError, parseConnect } from '../../src/mqtt/first-packets.js'
+import { MalformedPacketError } from '../../src/errors.js'
+import { connackCode, connackServerUnavailable, lastDisconnectReason, parseConnect } from '../../src/mqtt/first-packets.js'
 
 function connect (protocolVersion: 3 | 4 | 5, clientId: string, extra: Record<string, unknown> = {}): Buffer {
   const protocolId = protocolVersion === 3 ? 'MQIsdp' : 'MQTT'
@@ -29,7 +30,7 @@ describe('parseConnect', () => {
     broken[2] = 0xff // protocol name length far past the packet
     assert.throws(() => parseConnect(broken), MalformedPacketError)
     assert.deepEqual(parseConnect(v4), expected)
-    assert.throws(() => parseConnect(mqttPacket.generate({ cmd: 'pingreq' })), /first packet must be CONNECT/)
+    assert.throws(() => parseConnect(mqttPacket.generate({ cmd: 'pingreq' })), { code: 'MWG_ERR_MALFORMED_PACKET', message: /first packet must be CONNECT/ })
     assert.deepEqual(parseConnect(v4), expected)
     assert.throws(() => parseConnect(v4.subarray(0, v4.length - 3)), MalformedPacketError)
     assert.deepEqual(parseConnect(v4), expected)

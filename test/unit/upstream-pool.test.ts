@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
 import { UpstreamPool } from '../../src/upstream/pool.js'
 import type { UpstreamStrategy } from '../../src/upstream/pool.js'
-import { UpstreamConnectError } from '../../src/upstream/upstream.js'
+import { UpstreamConnectError } from '../../src/errors.js'
 import type { Upstream, UpstreamLink } from '../../src/upstream/upstream.js'
 
 class Member implements Upstream {
