@@ -20,7 +20,19 @@ export const errorCodes = {
   MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
   MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message',
   MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)',
-  MWG_ERR_UNREAD_OVERFLOW: 'the embedded broker had more waiting for a slow WebSocket client than its bound: the client is dropped'
+  MWG_ERR_UNREAD_OVERFLOW: 'the embedded broker had more waiting for a slow WebSocket client than its bound: the client is dropped',
+  // A trace request the admin API refuses; traceErrors gives each its HTTP status.
+  MWG_ERR_TRACE_FILTER: 'a trace filter that cannot be read (client id, address, CIDR, topic filter)',
+  MWG_ERR_TRACE_PARAM: 'a trace request parameter out of range or unknown',
+  MWG_ERR_TRACE_UNAUTHORIZED: 'a trace request without a valid admin token',
+  MWG_ERR_TRACE_FORBIDDEN: 'a trace request the admin listener does not serve (off loopback without tokens, cross-site, a forged Host)',
+  MWG_ERR_TRACE_NOT_FOUND: 'no such trace or connection',
+  MWG_ERR_TRACE_NO_FILE: 'a detached trace asked for without --trace-file',
+  MWG_ERR_TRACE_LIMIT: 'more traces than --max-traces',
+  MWG_ERR_TRACE_FILE: 'the trace file cannot be opened or written',
+  MWG_ERR_TRACE_INTERNAL: 'a trace request failed inside the gateway',
+  MWG_ERR_TRACE_CLOSING: 'a trace asked of a gateway that is shutting down',
+  MWG_ERR_USAGE: 'a subcommand\'s command line cannot be read (mqtt-ws-gateway trace: exit 2 with its usage)'
 } as const
 
 export type ErrorCode = keyof typeof errorCodes
@@ -296,3 +308,37 @@ export const closeReasons = {
 } as const satisfies Record<string, { initiator: CloseInitiator, code: number }>
 
 export type CloseReason = keyof typeof closeReasons
+
+/** A subcommand's arguments make no sense; the message says which and how. */
+export class UsageError extends GatewayError {
+  constructor (message: string) {
+    super('MWG_ERR_USAGE', message)
+    this.name = 'UsageError'
+  }
+}
+
+/** Why a trace request was refused, with the HTTP status the admin API answers. */
+export const traceErrors = {
+  MWG_ERR_TRACE_FILTER: 400,
+  MWG_ERR_TRACE_PARAM: 400,
+  MWG_ERR_TRACE_UNAUTHORIZED: 401,
+  MWG_ERR_TRACE_FORBIDDEN: 403,
+  MWG_ERR_TRACE_NOT_FOUND: 404,
+  MWG_ERR_TRACE_NO_FILE: 409,
+  MWG_ERR_TRACE_LIMIT: 429,
+  MWG_ERR_TRACE_FILE: 500,
+  MWG_ERR_TRACE_INTERNAL: 500,
+  MWG_ERR_TRACE_CLOSING: 503
+} as const
+
+export type TraceErrorCode = keyof typeof traceErrors
+
+/** A trace request the gateway refuses; `status` is the HTTP answer. */
+export class TraceRequestError extends GatewayError {
+  readonly status: number
+  constructor (code: TraceErrorCode, message: string) {
+    super(code, message)
+    this.name = 'TraceRequestError'
+    this.status = traceErrors[code]
+  }
+}

@@ -30,6 +30,8 @@ import { EmbeddedBroker } from './upstream/embedded.js'
 import { UpstreamPool } from './upstream/pool.js'
 import { TcpUpstream } from './upstream/tcp.js'
 import type { Upstream } from './upstream/upstream.js'
+import { TraceRegistry } from './trace/registry.js'
+import type { TraceLimits } from './trace/registry.js'
 
 export interface GatewayAddress {
   host: string
@@ -97,6 +99,8 @@ export interface CreateGatewayOptions extends Partial<GatewayOptions> {
 /** Knobs for tests, deliberately not options: production uses the defaults. */
 export interface InternalOptions {
   admin?: AdminTimings
+  /** Issue 15: per-viewer queue bounds of traces. */
+  trace?: Partial<TraceLimits>
 }
 
 let nextGatewayId = 1
@@ -130,6 +134,8 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   stopping = false
   /** Sockets already answered by onClientError. */
   private readonly refusedSockets = new WeakSet<Duplex>()
+  /** Live tracing (issue 15): idle, and costing nothing, while no trace runs. */
+  readonly traces: TraceRegistry
 
   constructor (options: CreateGatewayOptions, internal: InternalOptions = {}) {
     const { logger, ...rest } = options
@@ -138,6 +144,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     this.instanceId = instanceId(this.options.instanceId)
     this.logger = logger ?? createLogger(this.options.logLevel, this.instanceId)
     this.upgrades = new UpgradeHandler(this)
+    this.traces = new TraceRegistry({ gateway: this, options: this.options, logger: this.logger, liveBridges: () => this.bridges }, internal.trace)
     this.server = createListener(this.options, this.onRequest)
     this.proxyGate = this.options.acceptProxyProtocol ? this.startProxyGate() : undefined
     this.server.on('upgrade', this.upgrades.handle)
@@ -257,6 +264,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     const allClosed = Promise.all(bridges.map((b) => new Promise<void>((resolve) => b.onClosed(resolve))))
     await closeStaggered(bridges, options.drainMs ?? 0, options.closeCode ?? CloseCode.goingAway)
     await allClosed
+    await this.traces.close()
     this.server.close()
     this.server.closeAllConnections()
     this.proxyGate?.close()
@@ -285,7 +293,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       auth: accepted.auth
     })
     this.bridges.add(bridge)
-    publish('open', {
+    const opened = {
       gateway: this,
       connectionId: bridge.connectionId,
       remoteAddress: accepted.remoteAddress,
@@ -294,7 +302,9 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       subprotocol: accepted.subprotocol,
       handshakeMs: accepted.handshakeMs,
       upstreamConnectMs: typeof link === 'function' ? undefined : link.connectMs
-    })
+    }
+    publish('open', opened)
+    if (this.traces.active) this.traces.onOpen(bridge, opened, accepted)
     bridge.start(accepted.head)
   }
 

@@ -77,6 +77,9 @@ export interface ConnectionSnapshot {
   packetsFromClient: number
   packetsToClient: number
   bufferedBytes: number
+  protocolVersion: number | undefined
+  bufferedToClient: number
+  bufferedToBroker: number
 }
 
 /** CONNACK's fixed header byte: type 2, no flags [MQTT-3.2.1]. */
@@ -255,6 +258,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
     this.deadlines.clear(Deadline.connect)
     this.deadlines.set(Deadline.connack, this.ctx.options.connackTimeout)
+    const tap = this.tap
     publish('connect', {
       gateway: this.ctx.gateway,
       connectionId: this.connectionId,
@@ -262,6 +266,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       protocolVersion: connect.protocolVersion,
       keepalive: connect.keepalive
     })
+    // A trace that attached on this CONNECT (by client id) sees the bytes from the start.
+    if (this.tap !== tap) this.tap?.fromClient(verdict.bytes)
     // An empty client id asks the broker to assign one: nothing to take over.
     if (connect.clientId !== '') this.takeOverPrevious(connect.clientId)
     if (this.upstream === undefined) this.connectUpstream(connect.clientId, verdict.bytes)
@@ -767,8 +773,20 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       bytesToClient: this.bytesToClient,
       packetsFromClient: this.fromClient.scanner.packets,
       packetsToClient: this.toClient.scanner.packets,
-      bufferedBytes: this.bufferedBytes
+      bufferedBytes: this.bufferedBytes,
+      protocolVersion: this.protocolVersion,
+      bufferedToClient: this.channel.writeSide.writableLength + this.toClient.heldBytes,
+      bufferedToBroker: this.upstream?.writableLength ?? 0
     }
+  }
+
+  /**
+   * Client bytes still to forward before the next packet starts: where a
+   * tap set now begins to decode. A header not complete yet is held back,
+   * not forwarded (see packet-flow.ts), so it counts as a packet start.
+   */
+  get clientPacketRemainder (): number {
+    return this.fromClient.scanner.bodyBytesLeft
   }
 
   /** Calls `callback` once both sockets are closed. */

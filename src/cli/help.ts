@@ -26,6 +26,7 @@ export function helpText (): string {
   })
   return [
     'Usage: mqtt-ws-gateway [options]          bridge MQTT over WebSocket to a broker',
+    '       mqtt-ws-gateway trace --help       follow connections of a running gateway',
     '',
     'Options (flags override MQTT_WS_GATEWAY_* variables, which override --config):',
     '  --config <file>\n      JSON file of options, camelCase names as in the README\n      env MQTT_WS_GATEWAY_CONFIG',

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `mqtt-ws-gateway` command: parses nothing itself, only dispatches.
+ * The `mqtt-ws-gateway` command: parses nothing itself, only dispatches
+ * (`mqtt-ws-gateway trace …` to cli/trace.ts, everything else to serve).
  */
 import cluster from 'node:cluster'
 import { describeFailure } from './failure.js'
@@ -10,6 +11,10 @@ async function main (argv: string[]): Promise<number> {
   if (cluster.isWorker) {
     const { runWorker } = await import('./cluster-worker.js')
     return runWorker()
+  }
+  if (argv[0] === 'trace') {
+    const { trace } = await import('./trace.js')
+    return trace(argv.slice(1))
   }
   const { serve } = await import('./serve.js')
   return serve(argv)

@@ -95,6 +95,11 @@ export class PacketScanner {
     return lastBoundary
   }
 
+  /** Body bytes of the current packet not scanned yet (0 between packets and inside a header). */
+  get bodyBytesLeft (): number {
+    return this.bodyLeft
+  }
+
   /** True while a packet has started but not completed. */
   get inPacket (): boolean {
     return this.headerPos !== 0

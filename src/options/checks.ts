@@ -107,6 +107,17 @@ export function cookieName (name: string, value: unknown): void {
   if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) throw new InvalidOptionError(name, `must be a cookie name, got ${JSON.stringify(value)}`)
 }
 
+/** Admin bearer tokens: `secret` or `name:secret`, the secret 16 bytes at least (guessing it must not pay). */
+export function adminTokens (name: string, value: unknown): void {
+  if (!Array.isArray(value)) throw new InvalidOptionError(name, 'must be a list of tokens')
+  for (const entry of value) {
+    if (typeof entry !== 'string') throw new InvalidOptionError(name, 'each token must be a string')
+    const colon = entry.indexOf(':')
+    const secret = colon < 0 ? entry : entry.slice(colon + 1)
+    if (Buffer.byteLength(secret) < 16 || /\s/.test(secret)) throw new InvalidOptionError(name, 'each token must be at least 16 bytes without spaces (name:secret or secret)')
+  }
+}
+
 export function workerCount (name: string, value: unknown): void {
   if (value === 'auto' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024)) return
   throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)

@@ -32,7 +32,7 @@
  *   (options.ts), the one place for checks between options.
  */
 import { CLIENT_ADDRESS_HEADERS } from '../server/client-address.js'
-import { cidrList, cookieName, hmacSecret, instanceName, LOG_LEVELS, originList, pathList, upstreamUrls, workerCount } from './checks.js'
+import { adminTokens, cidrList, cookieName, hmacSecret, instanceName, LOG_LEVELS, originList, pathList, upstreamUrls, workerCount } from './checks.js'
 import { boolean, integer, list, numberOrWord, oneOf, optionalString, string } from './spec.js'
 
 export const optionSchema = Object.freeze({
@@ -137,6 +137,18 @@ export const optionSchema = Object.freeze({
   // exporters, all taken); no broker's default either (1883, 8883, 8080,
   // 8083/8084, 8161, 9001, 15672, 18083): 8090, next to the WebSocket port.
   adminPort: integer(0, 65535, { default: 8090, help: 'admin HTTP port (0 = off); must differ from --port; not 9100, node_exporter\'s' }),
+  adminToken: list(adminTokens, { default: [], secret: true, help: 'bearer token for the trace and connection endpoints of the admin listener, secret or name:secret (16+ bytes; repeatable; prefer the env variable); without one they answer only on a loopback --admin-host' }),
+
+  // Live tracing (issue 15).
+  traceFile: optionalString({ help: 'NDJSON file every trace also writes its events to (and where trace --detach writes), rotated by --trace-file-size' }),
+  // 64 MiB × (1 + 4 kept) bounds the disk a forgotten trace can fill.
+  traceFileSize: integer(64 * 1024, 1024 * 1024 * 1024 * 1024, { default: 64 * 1024 * 1024, help: 'bytes a trace file reaches before it is renamed to <file>.1 and a new one started' }),
+  traceFileCount: integer(0, 1000, { default: 4, help: 'rotated trace files kept (<file>.1 … <file>.N), the oldest deleted' }),
+  maxTraces: integer(1, 1000, { default: 8, help: 'traces running at once (more: HTTP 429)' }),
+  // Decoding costs CPU on the traced connections only; 100 bounds it.
+  maxTracedConnections: integer(1, 1_000_000, { default: 100, help: 'connections traced at once over all traces; matching connections beyond it are reported, not traced' }),
+  // A night: time to wait for the client that drops at 03:12.
+  traceMaxDuration: integer(1, 30 * 86_400, { default: 86_400, help: 'seconds a trace may run; every trace stops by itself after its --duration (default 600) or this' }),
 
   // The token check at the upgrade: at most one of jwtSecret, jwtPublicKey, jwtJwks.
   jwtSecret: optionalString({ check: hmacSecret, secret: true, help: 'check a JWT at the upgrade (401 without a valid one): HS256 shared secret, 32+ bytes (prefer the env variable)' }),

@@ -7,17 +7,21 @@
  *   GET /readyz       200 when upgrades are accepted and the broker is reachable, else 503 + reason
  *   GET /             live status page (self-contained HTML)
  *   GET /api/status   what the status page draws, as JSON
+ *   /api/trace, /api/traces, /api/connections   live tracing (trace/http.ts)
  *
  * Everything else is 404. Readiness reads state kept by a periodic probe:
  * a request never opens a connection to the broker.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Logger } from '../observe/logger.js'
 import { createMetrics } from '../observe/metrics.js'
 import type { GatewayMetrics, MetricsSource } from '../observe/metrics.js'
 import { StatusRecorder } from '../observe/status.js'
 import type { StatusSource, StatusTimings } from '../observe/status.js'
 import type { ResolvedOptions } from '../options.js'
+import { TraceApi } from '../trace/http.js'
+import type { TraceRegistry } from '../trace/registry.js'
 import { UpstreamProbe } from '../upstream/probe.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { listenOn } from './listener.js'
@@ -31,6 +35,8 @@ export interface AdminSource extends MetricsSource, StatusSource {
   readonly stopping: boolean
   /** Bridged connections plus upgrades in progress, as the connection limit counts them. */
   readonly connectionCount: number
+  readonly traces: TraceRegistry
+  readonly logger: Logger
 }
 
 export interface AdminUpstream {
@@ -61,6 +67,7 @@ export class AdminServer {
   private readonly probe: UpstreamProbe | undefined
   private readonly routes: ReadonlyMap<string, Handler>
   private readonly startedAt = Date.now()
+  private readonly trace: TraceApi
 
   constructor (source: AdminSource, upstream: AdminUpstream, timings: AdminTimings = {}) {
     this.source = source
@@ -71,6 +78,7 @@ export class AdminServer {
       upstreamReachable: () => this.probe?.state.reachable
     })
     this.status = new StatusRecorder(source, timings)
+    this.trace = new TraceApi(source.traces, source.options, source.logger)
     this.routes = new Map<string, Handler>([
       ['/metrics', this.sendMetrics],
       ['/healthz', (_req, res) => send(res, 200, 'text/plain; charset=utf-8', 'ok\n')],
@@ -113,7 +121,9 @@ export class AdminServer {
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    const path = new URL(req.url ?? '/', 'http://admin').pathname
+    const url = new URL(req.url ?? '/', 'http://admin')
+    const path = url.pathname
+    if (this.trace.handles(path)) return this.trace.handle(req, res, url)
     const handler = this.routes.get(path)
     if (handler === undefined) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n')
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -5,9 +5,11 @@
  *
  * Client ids and addresses come from the network: the script only ever puts
  * them in `textContent`, and the Content-Security-Policy allows this one
- * script and style, by hash, and requests to this origin only.
+ * script and style, by hash, and requests to this origin only. The live
+ * connections table and its trace panel are trace/page.ts's fragments.
  */
 import { createHash } from 'node:crypto'
+import { traceBody, traceScript, traceStyle } from '../trace/page.js'
 
 const style = `
 :root { color-scheme: light; --fg: #1d2430; --muted: #5f6b7a; --line: #e3e7ed; --bg: #f6f7f9; --card: #fff;
@@ -50,7 +52,7 @@ th { color: var(--muted); font-weight: 600; font-size: 12px; }
 td.client { max-width: 280px; overflow: hidden; text-overflow: ellipsis; }
 td.num, th.num { text-align: right; }
 tbody tr:last-child td { border-bottom: 0; }
-`
+${traceStyle}`
 
 const script = `
 'use strict'
@@ -236,7 +238,7 @@ async function poll () {
 }
 addEventListener('resize', () => { if (last !== undefined) renderCharts(last) })
 poll()
-`
+${traceScript}`
 
 const body = `
 <header>
@@ -260,7 +262,7 @@ const body = `
       <svg id="c-messages" role="img" aria-label="MQTT packets per second over time"></svg></figure>
     <figure><figcaption>Bytes/s <span class="key to">to clients</span><span class="key from">from clients</span></figcaption>
       <svg id="c-bytes" role="img" aria-label="bytes per second over time"></svg></figure>
-  </section>
+  </section>${traceBody}
   <section class="closes">
     <h2>Last closes <span id="closes-count" class="muted"></span></h2>
     <table>

@@ -65,6 +65,9 @@ export interface AcceptedUpgrade {
   handshakeMs: number
   /** What the client's token grants, when the token check is on. */
   auth?: TokenGrant | undefined
+  /** For traces (issue 15): the Origin header, and the TCP peer (a trusted proxy when the address came from its header). */
+  origin?: string | undefined
+  peerAddress?: string | undefined
 }
 
 // RFC 6455 §4.2.1: a 16-byte nonce, base64-encoded.
@@ -201,7 +204,9 @@ export class UpgradeHandler {
       path,
       subprotocol,
       handshakeMs: performance.now() - started,
-      auth
+      auth,
+      origin: req.headers.origin,
+      peerAddress: socket.remoteAddress
     })
     return true
   }

@@ -10,8 +10,10 @@ import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import {
   errorCodes, GatewayError, InvalidOptionError, ListenError, MalformedPacketError, Mqtt5UnsupportedError, NotListeningError,
-  OutOfRangeError, PacketIdsExhaustedError, SocketError, UnreadableFileError, UnreadOverflowError, UpstreamConnectError
+  OutOfRangeError, PacketIdsExhaustedError, SocketError, traceErrors, TraceRequestError, UnreadableFileError, UnreadOverflowError,
+  UpstreamConnectError, UsageError
 } from '../../src/errors.js'
+import type { TraceErrorCode } from '../../src/errors.js'
 import type { ErrorCode } from '../../src/errors.js'
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
@@ -28,7 +30,9 @@ const instances: [Error & { code: string }, ErrorCode][] = [
   [new OutOfRangeError('capacity must be a positive integer'), 'MWG_ERR_OUT_OF_RANGE'],
   [new PacketIdsExhaustedError(), 'MWG_ERR_PACKET_IDS_EXHAUSTED'],
   [new Mqtt5UnsupportedError(), 'MWG_ERR_MQTT5_UNSUPPORTED'],
-  [new UnreadOverflowError(3_000_000, 2_097_152), 'MWG_ERR_UNREAD_OVERFLOW']
+  [new UnreadOverflowError(3_000_000, 2_097_152), 'MWG_ERR_UNREAD_OVERFLOW'],
+  [new UsageError('--duration must be at least 1 s'), 'MWG_ERR_USAGE'],
+  ...(Object.keys(traceErrors) as TraceErrorCode[]).map((code): [Error & { code: string }, ErrorCode] => [new TraceRequestError(code, 'refused'), code])
 ]
 
 /** Every .ts file under src/, relative to it. */
