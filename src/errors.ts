@@ -204,7 +204,19 @@ export const upgradeRejections = {
   upstream_timeout: { status: 502, message: 'MQTT broker did not accept the connection in time' },
   // Edge hardening (issue 11): a WebSocket opens with GET only (RFC 6455 §4.1);
   // CONNECT (a forward-proxy request) is answered the same way, with Allow: GET.
-  method: { status: 405, message: 'A WebSocket upgrade uses GET' }
+  method: { status: 405, message: 'A WebSocket upgrade uses GET' },
+  // issue 14: fleet. --accept-proxy-protocol refusals, before the HTTP or TLS
+  // server sees the connection: it is closed without an answer (the status
+  // is the one an HTTP answer would have had, for logs and dashboards).
+  // A PROXY header from a peer outside --trusted-proxies: a client choosing
+  // its own address, or a load balancer missing from the list.
+  proxy_header_untrusted: { status: 400, message: 'PROXY protocol header from an untrusted peer' },
+  // Not the spec's syntax, a TLV over its limit, a checksum that does not
+  // match, or a connection that ended inside the header.
+  proxy_header_invalid: { status: 400, message: 'Malformed PROXY protocol header' },
+  // A trusted load balancer's connection without a header: its send-proxy is off.
+  proxy_header_missing: { status: 400, message: 'PROXY protocol header expected' },
+  proxy_header_timeout: { status: 408, message: 'PROXY protocol header not received in time' }
 } as const satisfies Record<string, { status: number, message: string }>
 
 export type UpgradeRejection = keyof typeof upgradeRejections
@@ -233,6 +245,10 @@ export class MalformedPacketError extends GatewayError {
     this.name = 'MalformedPacketError'
   }
 }
+
+// issue 14: fleet
+/** The refusals of a connection by --accept-proxy-protocol, before the server sees it. */
+export type ProxyRefusal = Extract<UpgradeRejection, `proxy_header_${string}`>
 
 /** WebSocket close codes the gateway sends (RFC 6455 §7.4.1). */
 export const CloseCode = {
@@ -284,7 +300,11 @@ export const closeReasons = {
   username_mismatch: { initiator: 'gateway', code: CloseCode.policyViolation },
   // With --upstream-strategy hash: no broker took the client after its CONNECT.
   upstream_unreachable: { initiator: 'gateway', code: CloseCode.tryAgainLater },
-  shutdown: { initiator: 'gateway', code: CloseCode.goingAway }
+  shutdown: { initiator: 'gateway', code: CloseCode.goingAway },
+  // issue 14: fleet. The broker ended the session because the same client id
+  // connected elsewhere, through another gateway, and said so (MQTT 5
+  // DISCONNECT 0x8E "Session taken over"): a takeover, not a broker close.
+  broker_takeover: { initiator: 'broker', code: CloseCode.normal }
 } as const satisfies Record<string, { initiator: CloseInitiator, code: number }>
 
 export type CloseReason = keyof typeof closeReasons

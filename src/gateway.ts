@@ -12,12 +12,16 @@ import { CloseCode, ListenError, NotListeningError, upgradeRejections } from './
 import type { UpgradeRejection } from './errors.js'
 import { publish } from './events.js'
 import type { GatewayRef } from './events.js'
+import { instanceId } from './observe/instance.js'
 import { createLogger, logLifecycle } from './observe/logger.js'
 import type { Logger } from './observe/logger.js'
 import { changedOptions, resolveOptions, upstreamList } from './options.js'
 import { AdminServer } from './server/admin.js'
 import type { AdminTimings } from './server/admin.js'
 import type { GatewayOptions, ResolvedOptions } from './options.js'
+import { ProxyProtocolGate } from './proxy-protocol/accept.js'
+import type { ProxiedPeer } from './proxy-protocol/accept.js'
+import { ClientAddressResolver } from './server/client-address.js'
 import { createListener, hostPort, listenOn, reloadCertificates } from './server/listener.js'
 import { rejectUpgrade } from './server/reject.js'
 import { UpgradeHandler } from './server/upgrade.js'
@@ -56,9 +60,11 @@ export interface GatewayStats {
 export interface Gateway {
   listen (): Promise<GatewayAddress>
   /**
-   * Stops accepting (503), closes every connection (each first passes on
-   * what its client sent), spread evenly over `drainMs` so clients do not
-   * reconnect all at once, then stops the embedded broker.
+   * Answers /readyz with 503 at once but goes on accepting and serving for
+   * `delayMs` (load balancers take the gateway out of rotation meanwhile);
+   * then stops accepting (503), closes every connection (each first passes
+   * on what its client sent), spread evenly over `drainMs` so clients do
+   * not reconnect all at once, and stops the embedded broker.
    */
   close (options?: CloseOptions): Promise<void>
   address (): GatewayAddress
@@ -69,9 +75,16 @@ export interface Gateway {
   readonly connections: number
   /** Traffic totals, summed over live bridges on demand (for metrics and status pages). */
   stats (): GatewayStats
+  /** The name on its log lines and metrics (--instance-id, default hostname-pid). */
+  readonly instanceId: string
 }
 
 export interface CloseOptions {
+  /**
+   * Milliseconds between /readyz turning 503 and the first close, while
+   * upgrades are still accepted (default 0). The CLI uses --shutdown-delay.
+   */
+  delayMs?: number
   /** Spread the closes over this many milliseconds (default 0: all at once). */
   drainMs?: number
   /** 1001 "going away" (default) or 1012 "service restart". */
@@ -79,7 +92,7 @@ export interface CloseOptions {
 }
 
 export interface CreateGatewayOptions extends Partial<GatewayOptions> {
-  /** A pino logger to use instead of one made from `logLevel`. */
+  /** A pino logger to use instead of one made from `logLevel` (used as it is: no `instance` field is added). */
   logger?: Logger
 }
 
@@ -99,7 +112,10 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   readonly options: ResolvedOptions
   readonly registry = new ClientRegistry()
   readonly logger: Logger
+  readonly instanceId: string
   private readonly server: http.Server
+  /** With --accept-proxy-protocol: reads each connection's PROXY header first. */
+  private readonly proxyGate: ProxyProtocolGate | undefined
   private readonly bridges = new Set<Bridge>()
   private readonly upgrades: UpgradeHandler
   private upstreamImpl: Upstream | undefined
@@ -112,7 +128,10 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   private readonly internal: InternalOptions
   /** Traffic of connections already closed. */
   private readonly closedTotals = { bytesFromClients: 0, bytesToClients: 0, packetsFromClients: 0, packetsToClients: 0 }
+  /** True once upgrades are refused (503): after close()'s delay. */
   closing = false
+  /** True from the start of close(): /readyz answers 503, through the delay too. */
+  stopping = false
   /** Sockets already answered by onClientError. */
   private readonly refusedSockets = new WeakSet<Duplex>()
   /** Live tracing (issue 15): idle, and costing nothing, while no trace runs. */
@@ -122,10 +141,12 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     const { logger, ...rest } = options
     this.internal = internal
     this.options = resolveOptions(rest)
-    this.logger = logger ?? createLogger(this.options.logLevel)
+    this.instanceId = instanceId(this.options.instanceId)
+    this.logger = logger ?? createLogger(this.options.logLevel, this.instanceId)
     this.upgrades = new UpgradeHandler(this)
     this.traces = new TraceRegistry({ gateway: this, options: this.options, logger: this.logger, liveBridges: () => this.bridges }, internal.trace)
     this.server = createListener(this.options, this.onRequest)
+    this.proxyGate = this.options.acceptProxyProtocol ? this.startProxyGate() : undefined
     this.server.on('upgrade', this.upgrades.handle)
     this.server.on('connect', this.upgrades.refuseConnect)
     this.server.on('clientError', this.onClientError)
@@ -232,7 +253,10 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   }
 
   async close (options: CloseOptions = {}): Promise<void> {
-    if (this.closing) return
+    if (this.stopping) return
+    this.stopping = true
+    // Serving on while load balancers see /readyz fail and stop sending.
+    if ((options.delayMs ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, options.delayMs))
     // The listener stays open through the drain so newcomers get an
     // explicit 503 with Retry-After, not a refused connection.
     this.closing = true
@@ -243,6 +267,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     await this.traces.close()
     this.server.close()
     this.server.closeAllConnections()
+    this.proxyGate?.close()
     await this.upstreamImpl?.close()
     this.upgrades.ipLimits.stop()
     this.stopLogging?.()
@@ -251,6 +276,10 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
   }
 
   // UpgradeHost
+  peerOf (socket: Socket): ProxiedPeer | undefined {
+    return this.proxyGate?.peerOf(socket)
+  }
+
   upgradeStarted (): void { this.pendingUpgrades++ }
   upgradeEnded (): void { this.pendingUpgrades-- }
 
@@ -319,7 +348,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
       gateway: this,
       reason,
       status,
-      remoteAddress: (socket as Socket).remoteAddress ?? '',
+      remoteAddress: this.peerOf(socket as Socket)?.address ?? (socket as Socket).remoteAddress ?? '',
       path: '',
       detail: err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT'
         ? `${err.code}: no TLS handshake within ${this.options.handshakeTimeout} ms (closed without an answer)`
@@ -327,6 +356,18 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     })
     if (tls) socket.destroy()
     else rejectUpgrade(socket, status, message)
+  }
+
+  /** issue 14: --accept-proxy-protocol; its refusals are counted and logged as the upgrade's are. */
+  private startProxyGate (): ProxyProtocolGate {
+    const trusted = new ClientAddressResolver(this.options.trustedProxies)
+    return new ProxyProtocolGate(this.server, {
+      isTrusted: (address) => trusted.isTrusted(address),
+      timeoutMs: this.options.handshakeTimeout,
+      refused: (socket, reason, detail) => publish('reject', {
+        gateway: this, reason, status: upgradeRejections[reason].status, remoteAddress: socket.remoteAddress ?? '', path: '', detail
+      })
+    })
   }
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

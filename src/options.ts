@@ -41,6 +41,7 @@ function checkCombinations (o: GatewayOptions): void {
   checkWorkers(o)
   checkJwtCombinations(o)
   checkAdminPort(o)
+  checkFleet(o)
 }
 
 /** Certificates and keys come in pairs; client certificates need a CA; upstream TLS needs mqtts://. */
@@ -84,6 +85,14 @@ function checkJwtCombinations (o: GatewayOptions): void {
 function checkAdminPort (o: GatewayOptions): void {
   if (o.adminPort !== 0 && o.adminPort === o.port) {
     throw new InvalidOptionError('adminPort', `must differ from port (${o.port}): the admin listener is never on the public port`)
+  }
+}
+
+// issue 14: fleet
+/** Reading PROXY headers needs to know whose to read. */
+function checkFleet (o: GatewayOptions): void {
+  if (o.acceptProxyProtocol && o.trustedProxies.length === 0) {
+    throw new InvalidOptionError('acceptProxyProtocol', 'needs --trusted-proxies: the addresses of the load balancers that send the header')
   }
 }
 

@@ -15,7 +15,7 @@ import { closeReasons, CloseCode, UnreadOverflowError } from '../errors.js'
 import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
-import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
+import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
@@ -121,6 +121,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
+  /** issue 14: the broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
+  private brokerTookOver = false
 
   // Turn batching and backpressure, each way (up: to the broker; down: to
   // the client). The broker's write buffer over the high-water mark stops
@@ -373,12 +375,19 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (refusal === MALFORMED) return this.fail('broker_error', 'broker sent a malformed remaining length')
     if (flow.size > 0) {
       if (!this.connackSeen) this.readConnack(flow.parts)
+      // issue 14: a broker's DISCONNECT is its last packet; read its reason then only.
+      if (flow.scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(flow.parts, flow.size)
       this.sendToClient(flow.parts, flow.size)
     }
     if (refusal === OVERSIZE) {
       const { currentPacketSize, maxPacketSize } = flow.scanner
       this.fail('message_too_big', `broker packet of ${currentPacketSize} bytes exceeds the ${maxPacketSize}-byte limit`)
     }
+  }
+
+  private readBrokerDisconnect (parts: Buffer[], size: number): void {
+    const packets = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, size)
+    this.brokerTookOver = lastDisconnectReason(packets) === REASON_SESSION_TAKEN_OVER
   }
 
   private readConnack (parts: Buffer[]): void {
@@ -590,8 +599,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (this.life.live) {
       // A broker closes the connection right after the client's DISCONNECT:
       // then the client, not the broker, ended the session.
-      const reason = this.fromClient.scanner.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
-      this.beginClose(reason, 'broker closed the connection', CloseCode.normal)
+      const reason = this.brokerTookOver ? 'broker_takeover' : this.fromClient.scanner.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
+      this.beginClose(reason, this.brokerTookOver ? 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)' : 'broker closed the connection', CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
     endOnce(this.upstream)

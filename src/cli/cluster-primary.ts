@@ -8,12 +8,17 @@
 import { ClusterAdmin } from '../cluster/admin.js'
 import { WorkerPool } from '../cluster/pool.js'
 import { WORKER_OPTIONS_ENV } from '../cluster/protocol.js'
+import { instanceId } from '../observe/instance.js'
 import { createLogger } from '../observe/logger.js'
 import type { ResolvedOptions } from '../options.js'
+import { shutdownPlan } from './serve.js'
 
 export async function runPrimary (options: ResolvedOptions, count: number): Promise<number> {
-  const logger = createLogger(options.logLevel).child({ pid: process.pid, role: 'primary' })
-  const pool = new WorkerPool(count, { [WORKER_OPTIONS_ENV]: JSON.stringify(options) }, logger)
+  // One name for the group (the primary's pid by default): every worker's
+  // lines and metrics carry it, so /metrics sums them as one gateway.
+  const instance = instanceId(options.instanceId)
+  const logger = createLogger(options.logLevel, instance).child({ pid: process.pid, role: 'primary' })
+  const pool = new WorkerPool(count, { [WORKER_OPTIONS_ENV]: JSON.stringify({ ...options, instanceId: instance }) }, logger)
   const admin = options.adminPort === 0 ? undefined : new ClusterAdmin(options, pool)
   // Before any fork: a taken admin port fails the start with nothing to clean up.
   const adminBound = await admin?.listen()
@@ -30,7 +35,7 @@ export async function runPrimary (options: ResolvedOptions, count: number): Prom
     if (adminBound !== undefined) console.log(`admin on http://${formatHost(adminBound.address)}:${adminBound.port}/ (metrics of all workers, health)`)
   })
   const forward = (): void => pool.signal('SIGHUP')
-  const onSignal = stopOnSignals(pool)
+  const onSignal = stopOnSignals(pool, options)
   process.on('SIGHUP', forward)
   pool.start()
   try {
@@ -45,14 +50,14 @@ export async function runPrimary (options: ResolvedOptions, count: number): Prom
 }
 
 /** First SIGINT/SIGTERM: every worker drains; a second: SIGKILL to each, exit 1. Returns the handler. */
-function stopOnSignals (pool: WorkerPool): (signal: NodeJS.Signals) => void {
+function stopOnSignals (pool: WorkerPool, options: ResolvedOptions): (signal: NodeJS.Signals) => void {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (pool.stopping) {
       console.error(`${signal} again: killing the workers`)
       pool.signal('SIGKILL')
       process.exit(1)
     }
-    console.error(`${signal}: closing connections in ${pool.size} workers (send ${signal} again to exit at once)`)
+    console.error(`${signal}: ${shutdownPlan(options)}, in ${pool.size} workers (send ${signal} again to exit at once)`)
     pool.stop()
   }
   process.on('SIGINT', onSignal)

@@ -51,7 +51,7 @@ async function reportFailure (err: unknown): Promise<number> {
 async function serveWorker (): Promise<number> {
   const given = JSON.parse(process.env[WORKER_OPTIONS_ENV] ?? '{}') as Partial<GatewayOptions>
   const options = resolveOptions({ ...given, workers: 1, adminPort: 0 })
-  const logger = createLogger(options.logLevel).child({ pid: process.pid, worker: cluster.worker?.id })
+  const logger = createLogger(options.logLevel, options.instanceId).child({ pid: process.pid, worker: cluster.worker?.id })
   const stopRequested = stopSignal()
   const gateway = new GatewayServer({ ...options, logger })
   // Metrics first, so that no connection is missed; the probe needs the listening gateway's upstream.
@@ -66,7 +66,7 @@ async function serveWorker (): Promise<number> {
   process.send?.({ type: 'mqtt-ws-gateway:listening', url: address.url, upstream: address.upstream } satisfies ListeningMessage)
   const signal = await stopRequested
   logger.info({ event: 'worker_drain', signal }, `${signal}: closing connections`)
-  await gateway.close({ drainMs: options.shutdownPeriod })
+  await gateway.close({ delayMs: options.shutdownDelay, drainMs: options.shutdownPeriod })
   probe.current.stop()
   metrics.stop()
   return 0

@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os'
 import { createGateway } from '../gateway.js'
 import { maskedOptions, resolveOptions } from '../options.js'
+import type { ResolvedOptions } from '../options.js'
 import { gatherOptions } from './config.js'
 import { helpText } from './help.js'
 import { packageVersion } from './version.js'
@@ -42,12 +43,12 @@ export async function serve (argv: string[]): Promise<number> {
       console.error(`mqtt-ws-gateway: TLS reload failed, keeping the old certificates: ${(err as Error).message}`)
     }
   })
-  await stopOnSignal(() => gateway.close({ drainMs: options.shutdownPeriod }))
+  await stopOnSignal(() => gateway.close({ delayMs: options.shutdownDelay, drainMs: options.shutdownPeriod }), options)
   return 0
 }
 
 /** Resolves after the first SIGINT/SIGTERM has run `stop`; a second signal exits at once. */
-function stopOnSignal (stop: () => Promise<void>): Promise<void> {
+function stopOnSignal (stop: () => Promise<void>, options: ResolvedOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -56,7 +57,7 @@ function stopOnSignal (stop: () => Promise<void>): Promise<void> {
         process.exit(1)
       }
       stopping = true
-      console.error(`${signal}: closing connections (send ${signal} again to exit at once)`)
+      console.error(`${signal}: ${shutdownPlan(options)} (send ${signal} again to exit at once)`)
       stop().then(resolve, reject)
     }
     process.on('SIGINT', onSignal)
@@ -64,3 +65,10 @@ function stopOnSignal (stop: () => Promise<void>): Promise<void> {
   })
 }
 
+
+/** What a stop signal starts, in one line (the same for --workers). */
+export function shutdownPlan (options: ResolvedOptions): string {
+  const drain = `closing connections over ${options.shutdownPeriod} ms`
+  // issue 14: --shutdown-delay
+  return options.shutdownDelay === 0 ? drain : `${drain} in ${options.shutdownDelay} ms; until then /readyz answers 503 and upgrades are still accepted`
+}

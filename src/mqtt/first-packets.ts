@@ -94,6 +94,33 @@ export function connackCode (packet: Uint8Array): number | undefined {
  */
 export const DISCONNECT_SESSION_TAKEN_OVER = Buffer.from([0xe0, 0x01, 0x8e])
 
+// issue 14: fleet
+/** MQTT 5 reason 0x8E "Session taken over" [MQTT 5 §3.14.2.1]. */
+export const REASON_SESSION_TAKEN_OVER = 0x8e
+
+/**
+ * MQTT 5: the reason code of the DISCONNECT that ends `packets` (whole
+ * packets, as the bridge sends them to the client in one message), or
+ * undefined when the last packet is not a DISCONNECT. A DISCONNECT without
+ * a reason byte means 0x00, normal disconnection [MQTT 5 §3.14.2.1]. The
+ * bridge asks only when the broker's last packet was a DISCONNECT: once per
+ * connection at most.
+ */
+export function lastDisconnectReason (packets: Buffer): number | undefined {
+  let start = -1
+  for (let pos = 0; pos < packets.length;) {
+    const size = firstPacketSize(packets.subarray(pos))
+    if (size <= 0 || pos + size > packets.length) return undefined
+    start = pos
+    pos += size
+  }
+  if (start < 0 || (packets[start] as number) >> 4 !== 14) return undefined
+  const size = firstPacketSize(packets.subarray(start))
+  let header = 2
+  while (header < 5 && ((packets[start + header - 1] as number) & 0x80) !== 0) header++
+  return size > header ? packets[start + header] : 0
+}
+
 /**
  * The CONNACK a broker that is down would send, when the gateway finds no
  * broker for a client that has already CONNECTed: return code 3 "Server

@@ -11,8 +11,9 @@ import type { LogLevel } from '../options.js'
 
 export type { Logger }
 
-export function createLogger (level: LogLevel): Logger {
-  return pino({ level, base: { name: 'mqtt-ws-gateway' } })
+/** `instance` (issue 14: --instance-id) is a base field: on every line, those of child loggers too. */
+export function createLogger (level: LogLevel, instance?: string): Logger {
+  return pino({ level, base: { name: 'mqtt-ws-gateway', ...(instance === undefined ? {} : { instance }) } })
 }
 
 /** Logs `gateway`'s lifecycle events to `logger`; returns the unsubscribe function. */

@@ -20,6 +20,8 @@ export interface MetricsSource extends GatewayRef {
   /** Live bridged connections. */
   readonly connections: number
   stats (): GatewayStats
+  /** issue 14: --instance-id, the `instance` label of every series. */
+  readonly instanceId?: string
 }
 
 export interface MetricsOptions {
@@ -43,6 +45,10 @@ const name = (suffix: string): string => METRIC_PREFIX + suffix
 
 export function createMetrics (gateway: MetricsSource, options: MetricsOptions): GatewayMetrics {
   const registry = new Registry()
+  // Before any metric is made: every series carries it. Prometheus keeps its
+  // own target label `instance` and files this one as `exported_instance`
+  // (unless honor_labels: true): both name the gateway.
+  if (gateway.instanceId !== undefined) registry.setDefaultLabels({ instance: gateway.instanceId })
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX })
   trafficMetrics(registry, gateway, options)
   const unsubscribe = lifecycleMetrics(registry, gateway, options)
@@ -152,7 +158,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
   pauses.inc({ slow_side: 'broker' }, 0)
   const takeovers = new Counter({
     name: name('client_id_takeovers_total'),
-    help: 'Connections closed because a new one CONNECTed with the same client id.',
+    help: 'Connections closed because a new one CONNECTed with the same client id (through this gateway, or through another as the broker said: close reason broker_takeover).',
     registers
   })
   return subscribe(gateway, {
@@ -166,6 +172,8 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
     close: (e) => {
       closed.inc({ initiator: e.initiator, reason: e.reason })
       duration.observe(e.durationMs / 1000)
+      // issue 14: the broker said the same client id connected elsewhere.
+      if (e.reason === 'broker_takeover') takeovers.inc()
     },
     backpressure: (e) => { if (e.paused) pauses.inc({ slow_side: e.slowSide }) },
     takeover: () => takeovers.inc()

@@ -122,3 +122,12 @@ export function workerCount (name: string, value: unknown): void {
   if (value === 'auto' || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024)) return
   throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)
 }
+
+// issue 14: fleet
+/** --instance-id: a log field and a Prometheus label value: printable, one word, not too long. */
+export function instanceName (name: string, value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,253}$/.test(value)) {
+    throw new InvalidOptionError(name, `must be 1 to 253 printable characters without spaces (a host or pod name), got ${JSON.stringify(value)}`)
+  }
+}

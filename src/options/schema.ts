@@ -32,7 +32,7 @@
  *   (options.ts), the one place for checks between options.
  */
 import { CLIENT_ADDRESS_HEADERS } from '../server/client-address.js'
-import { adminTokens, cidrList, cookieName, hmacSecret, LOG_LEVELS, originList, pathList, upstreamUrls, workerCount } from './checks.js'
+import { adminTokens, cidrList, cookieName, hmacSecret, instanceName, LOG_LEVELS, originList, pathList, upstreamUrls, workerCount } from './checks.js'
 import { boolean, integer, list, numberOrWord, oneOf, optionalString, string } from './spec.js'
 
 export const optionSchema = Object.freeze({
@@ -163,6 +163,18 @@ export const optionSchema = Object.freeze({
   jwtClockTolerance: integer(0, 300, { default: 5, help: 'with a JWT check: seconds of clock skew allowed on exp/nbf; connections close at exp + this (1008)' }),
   // Off: a token without exp, once leaked, opens connections forever
   // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
-  jwtAllowNoExp: boolean({ default: false, help: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)' })
+  jwtAllowNoExp: boolean({ default: false, help: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)' }),
+
+  // issue 14: fleet. Behind a load balancer, in a fleet of gateways.
+  // Off: only a load balancer that sends the header may be trusted to; needs --trusted-proxies.
+  acceptProxyProtocol: boolean({ default: false, help: 'read a PROXY protocol header (v1 or v2, before TLS) from every peer in --trusted-proxies: its address is the client\'s; others must send none (closed if they do)' }),
+  // Kubernetes removes a Terminating pod from its Service's endpoints at
+  // once, but kube-proxy and ingress controllers learn it 1-3 s later (more
+  // in large clusters); 5 s covers that without a preStop hook, and
+  // 5 + 10 (shutdownPeriod) + 5 (closeTimeout) = 20 s fits the default
+  // terminationGracePeriodSeconds of 30 s.
+  shutdownDelay: integer(0, 3_600_000, { default: 5000, help: 'ms /readyz answers 503 after SIGTERM/SIGINT while the gateway still accepts and serves, before --shutdown-period (load balancers take it out first)' }),
+  // hostname-pid when unset, chosen at start (a pod's hostname is its name).
+  instanceId: optionalString({ check: instanceName, help: 'name of this gateway on every log line and as the instance label of its metrics (default: hostname-pid)' })
 })
 

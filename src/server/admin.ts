@@ -29,8 +29,10 @@ import { statusPage } from './status-page.js'
 
 export interface AdminSource extends MetricsSource, StatusSource {
   readonly options: ResolvedOptions
-  /** True from the start of `close()`. */
+  /** True once upgrades are refused (after close()'s delay). */
   readonly closing: boolean
+  /** issue 14: true from the start of `close()`, through its delay (--shutdown-delay): /readyz answers 503. */
+  readonly stopping: boolean
   /** Bridged connections plus upgrades in progress, as the connection limit counts them. */
   readonly connectionCount: number
   readonly traces: TraceRegistry
@@ -109,7 +111,7 @@ export class AdminServer {
 
   readiness (): Readiness {
     const { source } = this
-    if (source.closing) return { ready: false, reason: 'closing', detail: 'the gateway is shutting down' }
+    if (source.stopping) return { ready: false, reason: 'closing', detail: 'the gateway is shutting down' }
     if (source.connectionCount >= source.options.maxConnections) {
       return { ready: false, reason: 'limit_connections', detail: `${source.options.maxConnections} connections` }
     }

@@ -90,7 +90,8 @@ export class ClientAddressResolver {
     this.trusted = list
   }
 
-  private isTrusted (address: string): boolean {
+  /** Whether `address` (normalized: IPv4 without ::ffff:) is within the trusted proxies. */
+  isTrusted (address: string): boolean {
     if (this.trusted === undefined) return false
     const type = isIPv6(address) ? 'ipv6' : isIPv4(address) ? 'ipv4' : undefined
     return type !== undefined && this.trusted.check(address, type)

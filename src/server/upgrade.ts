@@ -17,7 +17,8 @@ import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import type { ResolvedOptions } from '../options.js'
 import type { OpenUpstream, Upstream, UpstreamLink } from '../upstream/upstream.js'
-import type { ClientEndpoint } from '../upstream/proxy-protocol.js'
+import type { ClientEndpoint } from '../proxy-protocol/write.js'
+import type { ProxiedPeer } from '../proxy-protocol/accept.js'
 import { ClientAddressResolver } from './client-address.js'
 import type { ClientEndpointAddress } from './client-address.js'
 import { IpLimits } from './ip-limits.js'
@@ -45,6 +46,8 @@ export interface UpgradeHost {
   upgradeEnded (): void
   /** The handshake is done: bridge `client` and `link`. */
   accept (accepted: AcceptedUpgrade): void
+  /** issue 14: with --accept-proxy-protocol, who the load balancer's PROXY header says is behind `socket`. */
+  peerOf? (socket: Socket): ProxiedPeer | undefined
 }
 
 export interface AcceptedUpgrade {
@@ -244,13 +247,16 @@ export class UpgradeHandler {
   private clientEndpoint (req: IncomingMessage, socket: Socket): ClientEndpoint {
     const secure = socket as Socket & { getProtocol?: () => string | null, getPeerCertificate?: () => { subject?: { CN?: string } } }
     const cn = secure.getPeerCertificate?.()?.subject?.CN
+    // issue 14: behind a load balancer's PROXY header, the endpoints it names.
+    const peer = this.host.peerOf?.(socket)
     return {
       address: this.clientAddress(req),
-      port: socket.remotePort ?? 0,
+      port: peer?.port ?? socket.remotePort ?? 0,
       // Read only when a PROXY header is written: the local address costs a
       // getsockname() system call, ~9 µs of each upgrade when nothing uses it.
-      get localAddress () { return socket.localAddress ?? '' },
-      get localPort () { return socket.localPort ?? 0 },
+      get localAddress () { return peer?.localAddress ?? socket.localAddress ?? '' },
+      get localPort () { return peer?.localPort ?? socket.localPort ?? 0 },
+      ...(peer?.passOn === undefined ? {} : { passOn: peer.passOn }),
       ...(secure.getProtocol === undefined ? {} : { tls: { version: secure.getProtocol() ?? undefined, clientCn: typeof cn === 'string' ? cn : undefined } })
     }
   }
@@ -290,7 +296,9 @@ export class UpgradeHandler {
 
   private clientEndpointAddress (req: IncomingMessage): ClientEndpointAddress {
     const chosen = req as ChosenRequest
-    chosen.clientEndpoint ??= this.addresses.resolveEndpoint(req.socket.remoteAddress ?? '', req.socket.remotePort, req.headers)
+    // issue 14: the PROXY header's address is the peer the trusted-hop walk starts from.
+    const peer = this.host.peerOf?.(req.socket)
+    chosen.clientEndpoint ??= this.addresses.resolveEndpoint(peer?.address ?? req.socket.remoteAddress ?? '', peer?.port ?? req.socket.remotePort, req.headers)
     return chosen.clientEndpoint
   }
 

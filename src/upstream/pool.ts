@@ -17,7 +17,7 @@
  * "at least one broker accepts".
  */
 import { createHash } from 'node:crypto'
-import type { ClientEndpoint } from './proxy-protocol.js'
+import type { ClientEndpoint } from '../proxy-protocol/write.js'
 import { UpstreamConnectError } from '../errors.js'
 import type { Upstream, UpstreamLink } from './upstream.js'
 

@@ -4,7 +4,7 @@
  * 'data', 'drain', 'end' on a clean close, 'error' then 'close' otherwise).
  */
 import type { Duplex } from 'node:stream'
-import type { ClientEndpoint } from './proxy-protocol.js'
+import type { ClientEndpoint } from '../proxy-protocol/write.js'
 
 export interface UpstreamLink {
   stream: Duplex

@@ -42,7 +42,7 @@ describe('gateway options in deploy/', () => {
     }))
   })
 
-  test('every flag and MQTT_WS_GATEWAY_* variable in deploy/ is accepted by --print-config', { todo: 'flags land with issue 14' }, async () => {
+  test('every flag and MQTT_WS_GATEWAY_* variable in deploy/ is accepted by --print-config', async () => {
     const known = await knownOptions()
     const refused = await Promise.all(invocations.map(async (invocation) => {
       const result = await runCli([...invocation.args, '--print-config'], invocation.env)

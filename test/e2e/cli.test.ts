@@ -182,7 +182,8 @@ describe('mqtt-ws-gateway command line', () => {
 
 describe('mqtt-ws-gateway serving', () => {
   test('listens, answers plain HTTP with 426, exits 0 on SIGTERM', async (t) => {
-    const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--admin-port', '0'])
+    // No --shutdown-delay (5 s by default): test/e2e/shutdown-delay.test.ts times it.
+    const cli = startCli(t, ['--host', '127.0.0.1', '--port', '0', '--tcp-port', '0', '--admin-port', '0', '--shutdown-delay', '0'])
     const port = await waitListening(cli, 10_000)
     assert.ok(port > 0)
 

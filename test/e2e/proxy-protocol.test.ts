@@ -5,63 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
-import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import mqtt from 'mqtt'
-import { Aedes } from 'aedes'
 import { V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js'
 import type { IPv4ProxyAddress } from 'proxy-protocol-js'
 import { createGateway } from '../../src/index.js'
-import { duplexPair } from '../../src/upstream/duplex-pair.js'
 import { createPki } from './support/certs.js'
 import type { TestPki } from './support/certs.js'
-
-interface Seen { raw: Buffer }
-
-/** A broker that insists on a PROXY header: it records it, then speaks MQTT. */
-async function proxiedBroker (): Promise<{ url: string, headers: Seen[], close: () => Promise<void> }> {
-  const aedes = await Aedes.createBroker()
-  const headers: Seen[] = []
-  const server = net.createServer((socket) => {
-    socket.on('error', () => {})
-    let buffered = Buffer.alloc(0)
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk])
-      const size = headerSize(buffered)
-      if (size === undefined) return
-      socket.removeListener('data', onData)
-      headers.push({ raw: buffered.subarray(0, size) })
-      const [ours, theirs] = duplexPair()
-      aedes.handle(theirs)
-      ours.on('data', (d: Buffer) => socket.write(d))
-      socket.on('data', (d: Buffer) => ours.write(d))
-      socket.on('close', () => ours.destroy())
-      if (buffered.length > size) ours.write(buffered.subarray(size))
-    }
-    socket.on('data', onData)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    headers,
-    close: async () => {
-      server.close()
-      await new Promise<void>((resolve) => aedes.close(() => resolve()))
-    }
-  }
-}
-
-function headerSize (buf: Buffer): number | undefined {
-  if (buf.subarray(0, 6).toString('latin1') === 'PROXY ') {
-    const end = buf.indexOf('\r\n')
-    return end === -1 ? undefined : end + 2
-  }
-  if (buf.length < 16) return undefined
-  const size = 16 + buf.readUInt16BE(14)
-  return buf.length >= size ? size : undefined
-}
+import { proxiedBroker } from './support/proxied-broker.js'
 
 async function roundTrip (url: string, options: mqtt.IClientOptions = {}): Promise<void> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...options })
@@ -84,7 +35,7 @@ describe('PROXY protocol to the broker', () => {
     const { url, port } = await gateway.listen()
     t.after(() => gateway.close())
     await roundTrip(url, { wsOptions: { headers: { 'X-Forwarded-For': '203.0.113.9' } } })
-    const parsed = V1ProxyProtocol.parse((broker.headers[0] as Seen).raw.toString('latin1'))
+    const parsed = V1ProxyProtocol.parse((broker.headers[0] as Buffer).toString('latin1'))
     assert.equal(parsed.inetProtocol, 'TCP4')
     assert.equal(parsed.source.ipAddress, '203.0.113.9')
     assert.equal(parsed.destination.ipAddress, '127.0.0.1')
@@ -103,7 +54,7 @@ describe('PROXY protocol to the broker', () => {
     const { url, port } = await gateway.listen()
     t.after(() => gateway.close())
     await roundTrip(url, { ca: readFileSync(pki.ca), cert: readFileSync(clientCert), key: readFileSync(clientKey), servername: 'localhost' })
-    const raw = (broker.headers[0] as Seen).raw
+    const raw = broker.headers[0] as Buffer
     const parsed = V2ProxyProtocol.parse(raw)
     const address = parsed.proxyAddress as IPv4ProxyAddress
     assert.deepEqual(address.sourceAddress.address, [127, 0, 0, 1])

@@ -93,7 +93,7 @@ async function waitFor (cluster: Cluster, check: () => boolean, ms: number, what
 async function activeConnections (adminPort: number): Promise<number> {
   const { status, body } = await httpGet(adminPort, '/metrics')
   assert.equal(status, 200, body)
-  const match = /^mqtt_ws_gateway_connections_active (\d+)$/m.exec(body)
+  const match = /^mqtt_ws_gateway_connections_active(?:\{[^}]*\})? (\d+)$/m.exec(body)
   assert.ok(match, 'mqtt_ws_gateway_connections_active in /metrics')
   return Number(match[1])
 }
@@ -117,7 +117,7 @@ describe('--workers', () => {
     t.after(() => broker.kill())
     const adminPort = await freePort()
     const cluster = startCluster(t, ['--host', '127.0.0.1', '--port', '0', '--admin-port', String(adminPort),
-      '--upstream', broker.url, '--workers', '2', '--shutdown-period', '300'])
+      '--upstream', broker.url, '--workers', '2', '--shutdown-period', '300', '--shutdown-delay', '0'])
     await waitFor(cluster, () => cluster.lines.some((l) => LISTENING.test(l)), START_TIMEOUT, 'listening line')
     const url = LISTENING.exec(cluster.lines.find((l) => LISTENING.test(l)) ?? '')?.[1] as string
     assert.equal(cluster.lines.filter((l) => LISTENING.test(l)).length, 1, 'one listening line for the cluster')

@@ -11,19 +11,24 @@
  * else's address, or costs everyone their connection.
  *
  * The PROXY protocol *reader* (issue 14: accepting the header from a load
- * balancer in front of the gateway) belongs in this file too when it is
- * written: the same endpoints, written by proxy-protocol-js's builder and
- * read by ours, cut at every byte, plus random and truncated headers.
+ * balancer in front of the gateway) is fuzzed at the end of this file: the
+ * same endpoints, written by proxy-protocol-js's builders and read by ours,
+ * cut at every byte, plus random and truncated headers.
  */
 import assert from 'node:assert/strict'
 import { isIPv4, isIPv6 } from 'node:net'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import { Command, TransportProtocol, V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js'
-import type { IPv4ProxyAddress, IPv6ProxyAddress } from 'proxy-protocol-js'
-import { proxyHeader } from '../../src/upstream/proxy-protocol.js'
-import type { ClientEndpoint } from '../../src/upstream/proxy-protocol.js'
-import { fuzz } from './support/fuzz.js'
+import {
+  Command, INETProtocol, IPv4Address, IPv4ProxyAddress, IPv6Address, IPv6ProxyAddress, Peer, TransportProtocol,
+  UnspecProxyAddress, V1ProxyProtocol, V2ProxyProtocol
+} from 'proxy-protocol-js'
+import { MAX_HEADER_BYTES, ProxyHeaderReader, readProxyHeader } from '../../src/proxy-protocol/read.js'
+import type { ProxyReaderResult } from '../../src/proxy-protocol/read.js'
+import { proxyHeader } from '../../src/proxy-protocol/write.js'
+import type { ClientEndpoint } from '../../src/proxy-protocol/write.js'
+import { chunkRanges, fuzz, splits } from './support/fuzz.js'
+import type { Splits } from './support/fuzz.js'
 
 // ---------------------------------------------------------------- reference
 
@@ -208,4 +213,163 @@ describe('proxyHeader fuzz', () => {
       proxyHeader('v1', withCn)
       proxyHeader('v2', withCn)
     }), 50))
+})
+
+// ================================================================ the reader
+//
+// issue 14: --accept-proxy-protocol reads the header a load balancer sends
+// first. Its bytes arrive before anything is known of the peer: the reader
+// must read what real writers write (here proxy-protocol-js's builders), cut
+// at any byte, never throw on anything else, never say "incomplete" for ever
+// (it is bounded), and never take a byte of what follows the header.
+
+/** The address the reader reports for an IP literal: RFC 5952 text, IPv4-mapped as IPv4. */
+function readerAddress (address: string): string {
+  if (isIPv4(address)) return address
+  const text = canonical(address)
+  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text)
+  if (m === null) return text
+  const high = parseInt(m[1] as string, 16)
+  const low = parseInt(m[2] as string, 16)
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+}
+
+interface WrittenHeader {
+  bytes: Buffer
+  source: { address: string, port: number } | undefined
+  destination: { address: string, port: number } | undefined
+  tlvs: Array<{ type: number, value: string }>
+}
+
+/** v1 TCP4/TCP6 lines, as proxy-protocol-js builds them from any text net.isIP accepts (no zone). */
+const v1Header: fc.Arbitrary<WrittenHeader> = fc.oneof(
+  fc.tuple(fc.constant(false), fc.ipV4(), fc.ipV4()),
+  fc.tuple(fc.constant(true), anyIPv6Text, anyIPv6Text)
+).chain(([v6, src, dst]) => fc.tuple(fc.constant(v6), fc.constant(src), fc.constant(dst), port, port))
+  .filter(([, src, dst]) => `PROXY TCP6 ${src} ${dst} 65535 65535\r\n`.length <= 107)
+  .map(([v6, src, dst, sport, dport]) => ({
+    bytes: Buffer.from(new V1ProxyProtocol(v6 ? INETProtocol.TCP6 : INETProtocol.TCP4, new Peer(src, sport), new Peer(dst, dport)).build(), 'latin1'),
+    source: { address: readerAddress(src), port: sport },
+    destination: { address: readerAddress(dst), port: dport },
+    tlvs: []
+  }))
+
+/** TLVs a load balancer may send: AUTHORITY, UNIQUE_ID, NOOP, ALPN, custom (no checksum: it covers the header). */
+const tlvList = fc.array(fc.oneof(
+  fc.record({ type: fc.constant(0x02), value: fc.string({ maxLength: 60 }) }),
+  fc.record({ type: fc.constant(0x05), value: fc.string({ maxLength: 40 }) }),
+  fc.record({ type: fc.constantFrom(0x01, 0x04, 0xe0, 0xea), value: fc.string({ maxLength: 30 }) })
+), { maxLength: 4 }).filter((list) => list.every((t) => Buffer.byteLength(t.value) <= (t.type === 0x05 ? 128 : 255)))
+
+function tlvBytes (list: Array<{ type: number, value: string }>): Buffer {
+  return Buffer.concat(list.map(({ type, value }) => {
+    const bytes = Buffer.from(value, 'utf8')
+    return Buffer.concat([Buffer.from([type, bytes.length >> 8, bytes.length & 0xff]), bytes])
+  }))
+}
+
+const bytesOf = (n: number): fc.Arbitrary<number[]> => fc.array(fc.integer({ min: 0, max: 255 }), { minLength: n, maxLength: n })
+
+/** v2 PROXY over TCP/IPv4 or IPv6 as proxy-protocol-js builds it, with TLVs. */
+const v2Header: fc.Arbitrary<WrittenHeader> = fc.record({ v6: fc.boolean(), src: bytesOf(16), dst: bytesOf(16), sport: port, dport: port, tlvs: tlvList })
+  .map(({ v6, src, dst, sport, dport, tlvs }) => {
+    const n = v6 ? 16 : 4
+    const address = v6
+      ? new IPv6ProxyAddress(IPv6Address.createFrom(src), sport, IPv6Address.createFrom(dst), dport)
+      : new IPv4ProxyAddress(IPv4Address.createFrom(src.slice(0, 4)), sport, IPv4Address.createFrom(dst.slice(0, 4)), dport)
+    // proxy-protocol-js writes no TLVs (its `data` is the stream after the
+    // header): they are appended, and the length field raised by their size.
+    const bytes = Buffer.concat([Buffer.from(new V2ProxyProtocol(Command.PROXY, TransportProtocol.STREAM, address).build()), tlvBytes(tlvs)])
+    bytes.writeUInt16BE(bytes.length - 16, 14)
+    const text = (b: number[]): string => readerAddress(bytesToAddress(b.slice(0, n), v6))
+    return {
+      bytes,
+      source: { address: text(src), port: sport },
+      destination: { address: text(dst), port: dport },
+      tlvs: tlvs.map((t) => ({ type: t.type, value: Buffer.from(t.value, 'utf8').toString('latin1') }))
+    }
+  })
+
+/** v2 LOCAL (health checks) and v1 UNKNOWN: no addresses; the connection's own are used. */
+const addresslessHeader: fc.Arbitrary<WrittenHeader> = fc.constantFrom(
+  { bytes: Buffer.from(new V2ProxyProtocol(Command.LOCAL, TransportProtocol.UNSPEC, new UnspecProxyAddress()).build()), source: undefined, destination: undefined, tlvs: [] },
+  { bytes: Buffer.from('PROXY UNKNOWN\r\n', 'latin1'), source: undefined, destination: undefined, tlvs: [] }
+)
+
+const anyHeader = fc.oneof(v1Header, v2Header, addresslessHeader)
+
+/** What the client sends after the header: an HTTP request line, a TLS record, or anything. */
+const payload = fc.oneof(
+  fc.constant(Buffer.from('GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n')),
+  fc.constant(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00])),
+  fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a))
+)
+
+function assertReadAs (result: ProxyReaderResult, written: WrittenHeader): void {
+  assert.equal(result.state, 'complete', JSON.stringify(result))
+  if (result.state !== 'complete') return
+  assert.deepEqual(result.header.source, written.source)
+  assert.deepEqual(result.header.destination, written.destination)
+  assert.deepEqual(result.header.tlvs.map((t) => ({ type: t.type, value: t.value.toString('latin1') })), written.tlvs)
+  assert.equal(result.header.length, written.bytes.length)
+}
+
+/** Feeds `bytes` cut by `how`; returns the first final result and the bytes after the chunk it came with. */
+function feed (bytes: Buffer, how: Splits): { result: ProxyReaderResult, after: Buffer } {
+  const reader = new ProxyHeaderReader()
+  const ranges = chunkRanges(bytes.length, how)
+  for (const [index, [start, end]] of ranges.entries()) {
+    const result = reader.push(bytes.subarray(start, end))
+    if (result.state !== 'incomplete') {
+      const after = Buffer.concat(ranges.slice(index + 1).map(([s, e]) => bytes.subarray(s, e)))
+      return { result, after }
+    }
+  }
+  return { result: { state: 'incomplete' }, after: Buffer.alloc(0) }
+}
+
+describe('PROXY header reader fuzz', () => {
+  test('headers proxy-protocol-js writes (v1, v2 with TLVs, LOCAL, UNKNOWN) read back as written', () => fuzz(
+    fc.property(anyHeader, (written) => assertReadAs(new ProxyHeaderReader().push(written.bytes), written)), 500))
+
+  // A load balancer's header and the client's first bytes arrive in TCP
+  // reads cut anywhere: the same header, and exactly the client's bytes after it.
+  test('cut at any byte, followed by anything: the same header, and the client\'s bytes untouched', () => fuzz(
+    fc.property(anyHeader, payload, splits, (written, after, how) => {
+      const { result, after: later } = feed(Buffer.concat([written.bytes, after]), how)
+      assertReadAs(result, written)
+      if (result.state === 'complete') assert.deepEqual(Buffer.concat([result.rest, later]), after)
+    }), 500))
+
+  // A truncated header (the peer stopped sending, or closed) is never taken
+  // for a whole one, nor refused before its bytes run out: it waits, and
+  // the gateway's deadline or the peer's FIN ends it.
+  test('every proper prefix of a header is incomplete', () => fuzz(
+    fc.property(anyHeader, fc.nat(), (written, cut) => {
+      const prefix = written.bytes.subarray(0, cut % written.bytes.length)
+      assert.equal(readProxyHeader(prefix).state, 'incomplete')
+    }), 500))
+
+  // Anything at all, from anyone: a result, never an exception; a final
+  // result once MAX_HEADER_BYTES are held; a header never longer than the input.
+  test('random bytes, a signature followed by random bytes, and bytes flipped in a header never throw and stay bounded', () => fuzz(
+    fc.property(fc.oneof(
+      fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+      fc.uint8Array({ maxLength: 5000 }).map((a) => Buffer.concat([Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]), Buffer.from(a)])),
+      fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.concat([Buffer.from('PROXY '), Buffer.from(a)])),
+      fc.tuple(anyHeader, fc.nat(), fc.integer({ min: 1, max: 255 })).map(([written, at, xor]) => {
+        const bytes = Buffer.from(written.bytes)
+        const i = at % bytes.length
+        bytes[i] = (bytes[i] as number) ^ xor
+        return bytes
+      })
+    ), splits, (bytes, how) => {
+      const whole = readProxyHeader(bytes)
+      if (whole.state === 'complete') assert.ok(whole.header.length <= bytes.length)
+      if (whole.state === 'incomplete') assert.ok(bytes.length < MAX_HEADER_BYTES, `incomplete after ${bytes.length} bytes`)
+      // Chunk by chunk the reader comes to the same verdict.
+      const { result } = feed(bytes, how)
+      assert.equal(result.state, whole.state)
+      if (result.state === 'complete' && whole.state === 'complete') assert.deepEqual(result.header, whole.header)
+    }), 1000))
 })

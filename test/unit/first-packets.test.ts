@@ -6,7 +6,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import mqttPacket from 'mqtt-packet'
 import { MalformedPacketError } from '../../src/errors.js'
-import { connackCode, connackServerUnavailable, parseConnect } from '../../src/mqtt/first-packets.js'
+import { connackCode, connackServerUnavailable, lastDisconnectReason, parseConnect } from '../../src/mqtt/first-packets.js'
 
 function connect (protocolVersion: 3 | 4 | 5, clientId: string, extra: Record<string, unknown> = {}): Buffer {
   const protocolId = protocolVersion === 3 ? 'MQIsdp' : 'MQTT'
@@ -56,4 +56,25 @@ describe('CONNACK', () => {
   test('connackCode is undefined for anything but a CONNACK', () => {
     assert.equal(connackCode(mqttPacket.generate({ cmd: 'pingresp' })), undefined)
   })
+})
+
+// issue 14: a broker's DISCONNECT 0x8E "Session taken over" (MQTT 5) is how a
+// gateway learns that the same client id connected through another one.
+describe('lastDisconnectReason', () => {
+  const publish = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('p'), qos: 0, dup: false, retain: false })
+  const disconnect = (reasonCode: number, properties?: Record<string, unknown>): Buffer =>
+    mqttPacket.generate({ cmd: 'disconnect', reasonCode, properties } as mqttPacket.IDisconnectPacket, { protocolVersion: 5 })
+  const cases: Array<[string, Buffer, number | undefined]> = [
+    ['DISCONNECT 0x8E alone', Buffer.from([0xe0, 0x01, 0x8e]), 0x8e],
+    ['after other packets in the same message', Buffer.concat([publish, publish, disconnect(0x8e)]), 0x8e],
+    ['with properties (a reason string)', disconnect(0x8e, { reasonString: 'x'.repeat(200) }), 0x8e],
+    ['without a reason byte: 0x00, normal disconnection', Buffer.from([0xe0, 0x00]), 0],
+    ['another reason (0x8B server shutting down)', disconnect(0x8b), 0x8b],
+    ['the last packet is not a DISCONNECT', Buffer.concat([disconnect(0x8e), publish]), undefined],
+    ['a cut packet', Buffer.from([0xe0, 0x05, 0x8e]), undefined],
+    ['nothing', Buffer.alloc(0), undefined]
+  ]
+  for (const [what, bytes, reason] of cases) {
+    test(what, () => assert.equal(lastDisconnectReason(bytes), reason))
+  }
 })

@@ -17,7 +17,7 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const DEPLOY = join(ROOT, 'deploy')
 
 /**
- * The longest MQTT keep-alive deploy/README.md documents (AWS IoT Core's
+ * The longest MQTT keep-alive README.md ("Running a fleet") documents (AWS IoT Core's
  * maximum); every proxy timeout in deploy/ must exceed 1.5 × this
  * [MQTT-3.1.2-24: the server may close after 1.5 × keep-alive of silence].
  */

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js'
 import type { IPv6ProxyAddress } from 'proxy-protocol-js'
-import { proxyHeader } from '../../src/upstream/proxy-protocol.js'
+import { proxyHeader } from '../../../src/proxy-protocol/write.js'
 
 const v6 = { address: '2001:db8::7', port: 40000, localAddress: '::1', localPort: 8000 }
 

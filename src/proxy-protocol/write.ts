@@ -17,6 +17,12 @@ export interface ClientEndpoint {
   localPort: number
   /** For wss:// clients: the TLS version and the client certificate's CN, when known. */
   tls?: { version: string | undefined, clientCn: string | undefined }
+  /**
+   * v2 TLVs from the load balancer's own header (--accept-proxy-protocol),
+   * whole (type, length, value), appended after the gateway's: see
+   * ProxiedPeer.passOn for which.
+   */
+  passOn?: Buffer
 }
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
@@ -118,7 +124,8 @@ function headerV2 (client: ClientEndpoint | undefined): Buffer {
   const addresses = Buffer.concat([ipBytes(f.src, f.v6), ipBytes(f.dst, f.v6), Buffer.alloc(4)])
   addresses.writeUInt16BE(client.port, addresses.length - 4)
   addresses.writeUInt16BE(client.localPort, addresses.length - 2)
-  const tlvs = client.tls === undefined ? Buffer.alloc(0) : sslTlv(client.tls)
+  const own = client.tls === undefined ? Buffer.alloc(0) : sslTlv(client.tls)
+  const tlvs = client.passOn === undefined ? own : Buffer.concat([own, client.passOn])
   const head = Buffer.alloc(4)
   head[0] = 0x21 // version 2, PROXY
   head[1] = f.v6 ? 0x21 : 0x11 // AF_INET6 or AF_INET, over STREAM
