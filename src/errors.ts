@@ -205,7 +205,7 @@ export const upgradeRejections = {
   // Edge hardening (issue 11): a WebSocket opens with GET only (RFC 6455 §4.1);
   // CONNECT (a forward-proxy request) is answered the same way, with Allow: GET.
   method: { status: 405, message: 'A WebSocket upgrade uses GET' },
-  // issue 14: fleet. --accept-proxy-protocol refusals, before the HTTP or TLS
+  // --accept-proxy-protocol refusals, before the HTTP or TLS
   // server sees the connection: it is closed without an answer (the status
   // is the one an HTTP answer would have had, for logs and dashboards).
   // A PROXY header from a peer outside --trusted-proxies: a client choosing
@@ -246,7 +246,6 @@ export class MalformedPacketError extends GatewayError {
   }
 }
 
-// issue 14: fleet
 /** The refusals of a connection by --accept-proxy-protocol, before the server sees it. */
 export type ProxyRefusal = Extract<UpgradeRejection, `proxy_header_${string}`>
 
@@ -301,7 +300,7 @@ export const closeReasons = {
   // With --upstream-strategy hash: no broker took the client after its CONNECT.
   upstream_unreachable: { initiator: 'gateway', code: CloseCode.tryAgainLater },
   shutdown: { initiator: 'gateway', code: CloseCode.goingAway },
-  // issue 14: fleet. The broker ended the session because the same client id
+  // The broker ended the session because the same client id
   // connected elsewhere, through another gateway, and said so (MQTT 5
   // DISCONNECT 0x8E "Session taken over"): a takeover, not a broker close.
   broker_takeover: { initiator: 'broker', code: CloseCode.normal }

@@ -358,7 +358,7 @@ export class GatewayServer implements Gateway, GatewayRef, UpgradeHost, BridgeCo
     else rejectUpgrade(socket, status, message)
   }
 
-  /** issue 14: --accept-proxy-protocol; its refusals are counted and logged as the upgrade's are. */
+  /** --accept-proxy-protocol: its refusals are counted and logged as the upgrade's are. */
   private startProxyGate (): ProxyProtocolGate {
     const trusted = new ClientAddressResolver(this.options.trustedProxies)
     return new ProxyProtocolGate(this.server, {

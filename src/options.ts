@@ -88,7 +88,6 @@ function checkAdminPort (o: GatewayOptions): void {
   }
 }
 
-// issue 14: fleet
 /** Reading PROXY headers needs to know whose to read. */
 function checkFleet (o: GatewayOptions): void {
   if (o.acceptProxyProtocol && o.trustedProxies.length === 0) {

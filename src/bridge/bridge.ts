@@ -121,7 +121,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
-  /** issue 14: the broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
+  /** The broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
   private brokerTookOver = false
 
   // Turn batching and backpressure, each way (up: to the broker; down: to
@@ -375,7 +375,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (refusal === MALFORMED) return this.fail('broker_error', 'broker sent a malformed remaining length')
     if (flow.size > 0) {
       if (!this.connackSeen) this.readConnack(flow.parts)
-      // issue 14: a broker's DISCONNECT is its last packet; read its reason then only.
+      // A broker's DISCONNECT is its last packet; read its reason then only.
       if (flow.scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(flow.parts, flow.size)
       this.sendToClient(flow.parts, flow.size)
     }

@@ -69,6 +69,5 @@ function stopOnSignal (stop: () => Promise<void>, options: ResolvedOptions): Pro
 /** What a stop signal starts, in one line (the same for --workers). */
 export function shutdownPlan (options: ResolvedOptions): string {
   const drain = `closing connections over ${options.shutdownPeriod} ms`
-  // issue 14: --shutdown-delay
   return options.shutdownDelay === 0 ? drain : `${drain} in ${options.shutdownDelay} ms; until then /readyz answers 503 and upgrades are still accepted`
 }

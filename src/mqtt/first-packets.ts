@@ -94,7 +94,6 @@ export function connackCode (packet: Uint8Array): number | undefined {
  */
 export const DISCONNECT_SESSION_TAKEN_OVER = Buffer.from([0xe0, 0x01, 0x8e])
 
-// issue 14: fleet
 /** MQTT 5 reason 0x8E "Session taken over" [MQTT 5 §3.14.2.1]. */
 export const REASON_SESSION_TAKEN_OVER = 0x8e
 

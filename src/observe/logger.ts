@@ -11,7 +11,7 @@ import type { LogLevel } from '../options.js'
 
 export type { Logger }
 
-/** `instance` (issue 14: --instance-id) is a base field: on every line, those of child loggers too. */
+/** `instance` (--instance-id) is a base field: on every line, those of child loggers too. */
 export function createLogger (level: LogLevel, instance?: string): Logger {
   return pino({ level, base: { name: 'mqtt-ws-gateway', ...(instance === undefined ? {} : { instance }) } })
 }

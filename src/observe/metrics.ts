@@ -20,7 +20,7 @@ export interface MetricsSource extends GatewayRef {
   /** Live bridged connections. */
   readonly connections: number
   stats (): GatewayStats
-  /** issue 14: --instance-id, the `instance` label of every series. */
+  /** --instance-id: the `instance` label of every series. */
   readonly instanceId?: string
 }
 
@@ -172,7 +172,7 @@ function lifecycleMetrics (registry: Registry, gateway: GatewayRef, options: Met
     close: (e) => {
       closed.inc({ initiator: e.initiator, reason: e.reason })
       duration.observe(e.durationMs / 1000)
-      // issue 14: the broker said the same client id connected elsewhere.
+      // The broker said the same client id connected elsewhere.
       if (e.reason === 'broker_takeover') takeovers.inc()
     },
     backpressure: (e) => { if (e.paused) pauses.inc({ slow_side: e.slowSide }) },

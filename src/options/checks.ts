@@ -123,7 +123,6 @@ export function workerCount (name: string, value: unknown): void {
   throw new InvalidOptionError(name, `must be "auto" or an integer from 1 to 1024, got ${JSON.stringify(value)}`)
 }
 
-// issue 14: fleet
 /** --instance-id: a log field and a Prometheus label value: printable, one word, not too long. */
 export function instanceName (name: string, value: unknown): void {
   if (value === undefined) return

@@ -165,7 +165,7 @@ export const optionSchema = Object.freeze({
   // (RFC 8725 §3.10 asks for expiry, OWASP's JWT guide likewise).
   jwtAllowNoExp: boolean({ default: false, help: 'with a JWT check: accept tokens without an exp claim, which never expire (default: refused, 401)' }),
 
-  // issue 14: fleet. Behind a load balancer, in a fleet of gateways.
+  // Behind a load balancer, in a fleet of gateways.
   // Off: only a load balancer that sends the header may be trusted to; needs --trusted-proxies.
   acceptProxyProtocol: boolean({ default: false, help: 'read a PROXY protocol header (v1 or v2, before TLS) from every peer in --trusted-proxies: its address is the client\'s; others must send none (closed if they do)' }),
   // Kubernetes removes a Terminating pod from its Service's endpoints at

@@ -31,7 +31,7 @@ export interface AdminSource extends MetricsSource, StatusSource {
   readonly options: ResolvedOptions
   /** True once upgrades are refused (after close()'s delay). */
   readonly closing: boolean
-  /** issue 14: true from the start of `close()`, through its delay (--shutdown-delay): /readyz answers 503. */
+  /** True from the start of `close()`, through its delay (--shutdown-delay): /readyz answers 503. */
   readonly stopping: boolean
   /** Bridged connections plus upgrades in progress, as the connection limit counts them. */
   readonly connectionCount: number

@@ -46,7 +46,7 @@ export interface UpgradeHost {
   upgradeEnded (): void
   /** The handshake is done: bridge `client` and `link`. */
   accept (accepted: AcceptedUpgrade): void
-  /** issue 14: with --accept-proxy-protocol, who the load balancer's PROXY header says is behind `socket`. */
+  /** With --accept-proxy-protocol, who the load balancer's PROXY header says is behind `socket`. */
   peerOf? (socket: Socket): ProxiedPeer | undefined
 }
 
@@ -247,7 +247,7 @@ export class UpgradeHandler {
   private clientEndpoint (req: IncomingMessage, socket: Socket): ClientEndpoint {
     const secure = socket as Socket & { getProtocol?: () => string | null, getPeerCertificate?: () => { subject?: { CN?: string } } }
     const cn = secure.getPeerCertificate?.()?.subject?.CN
-    // issue 14: behind a load balancer's PROXY header, the endpoints it names.
+    // Behind a load balancer's PROXY header, the endpoints it names.
     const peer = this.host.peerOf?.(socket)
     return {
       address: this.clientAddress(req),
@@ -296,7 +296,7 @@ export class UpgradeHandler {
 
   private clientEndpointAddress (req: IncomingMessage): ClientEndpointAddress {
     const chosen = req as ChosenRequest
-    // issue 14: the PROXY header's address is the peer the trusted-hop walk starts from.
+    // The PROXY header's address is the peer the trusted-hop walk starts from.
     const peer = this.host.peerOf?.(req.socket)
     chosen.clientEndpoint ??= this.addresses.resolveEndpoint(peer?.address ?? req.socket.remoteAddress ?? '', peer?.port ?? req.socket.remotePort, req.headers)
     return chosen.clientEndpoint
