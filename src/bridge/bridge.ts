@@ -1,14 +1,18 @@
 /**
- * One client connection's life: WebSocket on one side, the broker on the
- * other, bytes both ways, backpressure, liveness and teardown.
+ * One client connection's life: the client's channel on one side, the
+ * broker on the other. The bridge composes the parts, each in a file of its
+ * own, and decides what their verdicts mean for the connection:
  *
- * Data path, client → broker: each TCP chunk goes through the FrameReader,
- * which hands over the unmasked MQTT bytes of all frames in it as one slice,
- * written upstream as is. Broker → client: each chunk is cut after its last
- * complete MQTT packet (found from fixed headers only) and those packets go
- * out as one binary WebSocket message; a partial packet waits for the rest.
+ *   client channel (ws/channel.ts) ─▶ CONNECT gate (connect-gate.ts)
+ *     ─▶ ClientPackets (packet-flow.ts) ─▶ up: Direction ─▶ broker
+ *   broker ─▶ BrokerPackets ─▶ down: Direction ─▶ client channel
+ *
+ * with the state machine (lifecycle.ts), one timer for every deadline
+ * (deadlines.ts), the broker connect after the CONNECT (deferred-upstream.ts),
+ * the idle pinger, takeover (registry.ts) and a tap for live tracing.
  * Writes are corked per event-loop turn. Only the first packet of each side
- * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe.
+ * (CONNECT, CONNACK) is parsed; after that the bridge is a byte pipe that
+ * reads fixed headers only.
  */
 import type { Duplex } from 'node:stream'
 import { closeReasons, CloseCode, UnreadOverflowError } from '../errors.js'
@@ -95,7 +99,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   /** Undefined only while the broker is chosen by client id and not yet connected. */
   private upstream: Duplex | undefined
   private readonly openUpstream: OpenUpstream | undefined
-  /** The connect after CONNECT in flight: client bytes wait in `pending`. */
+  /** The connect after CONNECT in flight: client bytes wait in it. */
   private upstreamOpening: DeferredUpstream | undefined
   private broker: string | undefined
   /** Where each direction cuts the stream into packets, with their size limits. */
@@ -158,10 +162,10 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     }
     this.auth = endpoints.auth
     this.packetsBeforeConnack = ctx.options.upstream === undefined ? ctx.options.brokerQueueLimit : Infinity
-    this.gate = new ConnectGate(Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize), ctx.options, endpoints.auth)
     // Until the broker accepts the client, a small cap keeps unauthenticated
     // clients from making the gateway handle large messages.
     const limitBeforeConnack = Math.min(ctx.options.maxMessageSizeBeforeConnack, ctx.options.maxMessageSize)
+    this.gate = new ConnectGate(limitBeforeConnack, ctx.options, endpoints.auth)
     this.channel = endpoints.channel
     this.channel.maxMessageSize = limitBeforeConnack
     this.fromClient = new ClientPackets(limitBeforeConnack)
