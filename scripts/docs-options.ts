@@ -2,7 +2,7 @@
  * `npm run docs:options`: rewrites the option table in README.md from the
  * option schema (src/options/schema.ts), between two marker comments.
  *
- * The table is never edited by hand: test/unit/readme-options.test.ts fails
+ * The table is never edited by hand: test/unit/options/schema.test.ts fails
  * when README.md's table differs from what this script would write.
  */
 import { readFileSync, writeFileSync } from 'node:fs'

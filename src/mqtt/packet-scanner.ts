@@ -70,7 +70,7 @@ export class PacketScanner {
         continue
       }
       // The remaining length byte by byte, not with wire/mqtt.ts's decodeVarint: it may be
-      // split across chunks. test/unit/wire.test.ts checks that both read the same.
+      // split across chunks. test/unit/wire/wire.test.ts checks that both read the same.
       const byte = buf[pos++] as number
       this.length += (byte & 0x7f) * 2 ** this.shift
       this.shift += 7

@@ -13,10 +13,10 @@ import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
 import {
   STOP_MARGIN_S, deployFile, haproxyDetectionSeconds, haproxyVariables, parseSpan, readCompose
-} from './support/files.js'
-import type { ComposeService } from './support/files.js'
-import { gatewayInvocations, optionValue, printConfig, todaysOptions } from './support/gateway-cli.js'
-import { deployPrograms, skipUnlessInstalled } from './support/programs.js'
+} from '../support/deploy-files.js'
+import type { ComposeService } from '../support/deploy-files.js'
+import { gatewayInvocations, optionValue, printConfig, todaysOptions } from '../support/deploy-gateway-cli.js'
+import { deployPrograms, skipUnlessInstalled } from '../support/deploy-programs.js'
 
 const compose = readCompose()
 const haproxy = compose.services.haproxy as ComposeService

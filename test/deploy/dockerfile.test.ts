@@ -14,9 +14,9 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type { Copy } from 'dockerfile-ast/lib/instructions/copy.js'
 import { validate } from 'dockerfile-utils'
-import { GATEWAY_SCRIPT, ROOT, readDeployFile, readImage } from './support/files.js'
-import type { Stage } from './support/files.js'
-import { printConfig } from './support/gateway-cli.js'
+import { GATEWAY_SCRIPT, ROOT, readDeployFile, readImage } from '../support/deploy-files.js'
+import type { Stage } from '../support/deploy-files.js'
+import { printConfig } from '../support/deploy-gateway-cli.js'
 
 const text = readDeployFile('Dockerfile')
 const image = readImage(text)

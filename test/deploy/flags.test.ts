@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { gatewayInvocations, knownOptions, printConfig, runCli, todaysOptions, unknownOptions } from './support/gateway-cli.js'
+import { gatewayInvocations, knownOptions, printConfig, runCli, todaysOptions, unknownOptions } from '../support/deploy-gateway-cli.js'
 
 describe('gateway options in deploy/', () => {
   const invocations = gatewayInvocations()

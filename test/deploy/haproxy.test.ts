@@ -12,18 +12,18 @@ import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { stopChild, tail } from '../helpers/child.js'
-import { freePort } from '../helpers/free-port.js'
-import { waitUntil } from '../helpers/wait.js'
-import { spawnGateway } from '../e2e/support/gateway-process.js'
-import type { GatewayProcess } from '../e2e/support/gateway-process.js'
-import { connectRaw } from '../e2e/support/raw-client.js'
-import type { RawClient } from '../e2e/support/raw-client.js'
+import { stopChild, tail } from '../support/child.js'
+import { freePort } from '../support/free-port.js'
+import { waitUntil } from '../support/wait.js'
+import { spawnGateway } from '../support/gateway-process.js'
+import type { GatewayProcess } from '../support/gateway-process.js'
+import { connectRaw } from '../support/raw-client.js'
+import type { RawClient } from '../support/raw-client.js'
 import {
   LONGEST_KEEPALIVE_S, ROOT, deployFile, haproxyDetectionSeconds, haproxyDirective, haproxyLines, haproxyTime,
   haproxyVariables
-} from './support/files.js'
-import { deployPrograms, skipUnlessInstalled } from './support/programs.js'
+} from '../support/deploy-files.js'
+import { deployPrograms, skipUnlessInstalled } from '../support/deploy-programs.js'
 
 const CONFIG = deployFile('haproxy', 'haproxy.cfg')
 const lines = haproxyLines()

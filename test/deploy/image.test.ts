@@ -18,12 +18,12 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { stopChild, tail } from '../helpers/child.js'
-import { freePort } from '../helpers/free-port.js'
-import { rawMqttConnect } from '../helpers/upgrade.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { GATEWAY_SCRIPT, readImage } from './support/files.js'
-import { buildRuntimeLayout } from './support/image-layout.js'
+import { stopChild, tail } from '../support/child.js'
+import { freePort } from '../support/free-port.js'
+import { rawMqttConnect } from '../support/upgrade.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import { GATEWAY_SCRIPT, readImage } from '../support/deploy-files.js'
+import { buildRuntimeLayout } from '../support/deploy-image-layout.js'
 
 const image = readImage()
 const [uid, gid] = image.user.split(':').map(Number) as [number, number | undefined]

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { LONGEST_KEEPALIVE_S, ROOT, STOP_MARGIN_S, findManifest, readImage, readKubernetes } from './support/files.js'
-import type { Manifest } from './support/files.js'
-import { gatewayInvocations, optionValue, printConfig, todaysOptions } from './support/gateway-cli.js'
-import { strictFieldErrors, validateModel } from './support/kubernetes-schema.js'
+import { LONGEST_KEEPALIVE_S, ROOT, STOP_MARGIN_S, findManifest, readImage, readKubernetes } from '../support/deploy-files.js'
+import type { Manifest } from '../support/deploy-files.js'
+import { gatewayInvocations, optionValue, printConfig, todaysOptions } from '../support/deploy-gateway-cli.js'
+import { strictFieldErrors, validateModel } from '../support/deploy-kubernetes-schema.js'
 
 /**
  * Seconds kube-proxy and ingress-nginx may take to stop sending to a

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { describe, test } from 'node:test'
-import { GATEWAY_SCRIPT, STOP_MARGIN_S, deployFile, parseSpan, readImage, readUnit, unitValue } from './support/files.js'
-import { gatewayInvocations, optionValue, printConfig, todaysOptions } from './support/gateway-cli.js'
-import { deployPrograms, skipUnlessInstalled } from './support/programs.js'
+import { GATEWAY_SCRIPT, STOP_MARGIN_S, deployFile, parseSpan, readImage, readUnit, unitValue } from '../support/deploy-files.js'
+import { gatewayInvocations, optionValue, printConfig, todaysOptions } from '../support/deploy-gateway-cli.js'
+import { deployPrograms, skipUnlessInstalled } from '../support/deploy-programs.js'
 
 const UNIT = deployFile('systemd', 'mqtt-ws-gateway.service')
 const unit = readUnit()

@@ -5,11 +5,11 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startMosquitto } from '../helpers/mosquitto.js'
-import { skipUnlessAvailable } from '../helpers/programs.js'
-import { spawnGateway } from './support/gateway-process.js'
-import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
-import { connectRaw, maskedFrame } from './support/raw-client.js'
+import { startMosquitto } from '../support/mosquitto.js'
+import { skipUnlessAvailable } from '../support/programs.js'
+import { spawnGateway } from '../support/gateway-process.js'
+import { connectPacket, parseAll, publishPacket, subscribePacket } from '../support/mqtt-bytes.js'
+import { connectRaw, maskedFrame } from '../support/raw-client.js'
 
 /**
  * The bound this test holds the gateway to while hundreds of megabytes flow

@@ -5,10 +5,10 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { startBridged } from './support/bridged.js'
-import type { Bridged } from './support/bridged.js'
-import { connectPacket, publishPacket } from './support/mqtt-bytes.js'
-import { connectRaw, maskedFrame } from './support/raw-client.js'
+import { startBridged } from '../support/bridged.js'
+import type { Bridged } from '../support/bridged.js'
+import { connectPacket, publishPacket } from '../support/mqtt-bytes.js'
+import { connectRaw, maskedFrame } from '../support/raw-client.js'
 
 describe('bad input', () => {
   let fixture: Bridged

@@ -13,14 +13,14 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startGateway } from '../helpers/gateway.js'
-import type { RunningGateway } from '../helpers/gateway.js'
-import { connectMqttjs } from '../helpers/mqttjs.js'
-import type { TestClient } from '../helpers/client.js'
-import { clientId, uid } from '../helpers/payload.js'
-import { skipUnlessRabbitmq, startRabbitCluster } from '../helpers/rabbitmq.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import type { RabbitCluster, RabbitNode, RabbitPolicy } from '../helpers/rabbitmq.js'
+import { startGateway } from '../support/gateway.js'
+import type { RunningGateway } from '../support/gateway.js'
+import { connectMqttjs } from '../support/mqttjs.js'
+import type { TestClient } from '../support/client.js'
+import { clientId, uid } from '../support/payload.js'
+import { skipUnlessRabbitmq, startRabbitCluster } from '../support/rabbitmq.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import type { RabbitCluster, RabbitNode, RabbitPolicy } from '../support/rabbitmq.js'
 
 const skip = skipUnlessRabbitmq('broker cluster upstream (RabbitMQ)')
 

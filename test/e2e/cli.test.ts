@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import WebSocket from 'ws'
-import { isRunning, stopChild, tail } from '../helpers/child.js'
-import { freePort } from '../helpers/free-port.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { httpGet } from '../helpers/http.js'
+import { isRunning, stopChild, tail } from '../support/child.js'
+import { freePort } from '../support/free-port.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import { httpGet } from '../support/http.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LISTENING = /listening on ws:\/\/127\.0\.0\.1:(\d+)\/mqtt/

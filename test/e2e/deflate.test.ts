@@ -7,10 +7,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import mqtt from 'mqtt'
 import { WebSocket } from 'ws'
-import { startBridged } from './support/bridged.js'
-import type { Bridged } from './support/bridged.js'
-import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
-import { maskedFrame, upgrade } from './support/raw-client.js'
+import { startBridged } from '../support/bridged.js'
+import type { Bridged } from '../support/bridged.js'
+import { connectPacket, parseAll, publishPacket, subscribePacket } from '../support/mqtt-bytes.js'
+import { maskedFrame, upgrade } from '../support/raw-client.js'
 
 async function open (url: string): Promise<{ ws: WebSocket, received: Buffer[] }> {
   const ws = new WebSocket(url, 'mqtt', { perMessageDeflate: true })

@@ -16,11 +16,11 @@ import { Aedes } from 'aedes'
 import mqtt from 'mqtt'
 import { resolveOptions } from '../../src/options.js'
 import { createEmbeddedAedes } from '../../src/upstream/embedded.js'
-import { freePort } from '../helpers/free-port.js'
-import { startGateway } from '../helpers/gateway.js'
+import { freePort } from '../support/free-port.js'
+import { startGateway } from '../support/gateway.js'
 import type { Packet } from 'mqtt-packet'
-import { connectRawMqtt } from './support/raw-mqtt.js'
-import type { RawMqtt } from './support/raw-mqtt.js'
+import { connectRawMqtt } from '../support/raw-mqtt.js'
+import type { RawMqtt } from '../support/raw-mqtt.js'
 
 interface Served { broker: Aedes, port: number, close: () => Promise<void> }
 

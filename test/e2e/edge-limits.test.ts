@@ -4,8 +4,8 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startBridged } from './support/bridged.js'
-import { upgrade } from './support/raw-client.js'
+import { startBridged } from '../support/bridged.js'
+import { upgrade } from '../support/raw-client.js'
 
 describe('origin allowlist', () => {
   it('refuses other origins with 403 before touching the broker, and accepts listed ones', async (t) => {

@@ -8,10 +8,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
-import { skipUnlessAvailable } from '../helpers/programs.js'
-import { spawnGateway } from './support/gateway-process.js'
-import { connectPacket, subscribePacket } from './support/mqtt-bytes.js'
-import { floodPings } from './support/ping-flooder.js'
+import { skipUnlessAvailable } from '../support/programs.js'
+import { spawnGateway } from '../support/gateway-process.js'
+import { connectPacket, subscribePacket } from '../support/mqtt-bytes.js'
+import { floodPings } from '../support/ping-flooder.js'
 
 const RATE = 2000
 const PAYLOAD = Buffer.alloc(1024, 0x61)

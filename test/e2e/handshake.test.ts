@@ -9,9 +9,9 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { createGateway } from '../../src/index.js'
 import type { Gateway } from '../../src/index.js'
-import { captureLogs } from './support/logs.js'
-import { upgrade } from './support/raw-client.js'
-import { blackhole } from './support/blackhole.js'
+import { captureLogs } from '../support/logs.js'
+import { upgrade } from '../support/raw-client.js'
+import { blackhole } from '../support/blackhole.js'
 
 async function listening (options: Parameters<typeof createGateway>[0]): Promise<{ gateway: Gateway, url: string, logs: ReturnType<typeof captureLogs> }> {
   const logs = captureLogs()

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
 import { createGateway } from '../../src/index.js'
-import { captureLogs } from './support/logs.js'
-import { connectPacket, parseAll } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
+import { captureLogs } from '../support/logs.js'
+import { connectPacket, parseAll } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
 
 const CONNACK_TIMEOUT_MS = 400
 

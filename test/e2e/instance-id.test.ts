@@ -11,12 +11,12 @@ import { hostname } from 'node:os'
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import mqtt from 'mqtt'
-import { freePort } from '../helpers/free-port.js'
-import { httpGet } from '../helpers/http.js'
-import { withTimeout } from '../helpers/wait.js'
-import { startTcpBroker } from './support/brokers.js'
-import { startCliProcess } from './support/cli-process.js'
-import type { CliProcess } from './support/cli-process.js'
+import { freePort } from '../support/free-port.js'
+import { httpGet } from '../support/http.js'
+import { withTimeout } from '../support/wait.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { startCliProcess } from '../support/cli-process.js'
+import type { CliProcess } from '../support/cli-process.js'
 
 async function start (t: TestContext, args: string[], env: Record<string, string> = {}): Promise<{ cli: CliProcess, url: string, adminPort: number }> {
   const adminPort = await freePort()

@@ -12,11 +12,11 @@ import type { IClientOptions } from 'mqtt'
 import { createGateway } from '../../src/index.js'
 import type { Gateway } from '../../src/index.js'
 import { canAdoptReads } from '../../src/io/read-ring.js'
-import { startTcpBroker } from './support/brokers.js'
-import type { TcpBroker } from './support/brokers.js'
-import { createPki } from './support/certs.js'
-import { connectPacket, parseAll, subscribePacket } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
+import { startTcpBroker } from '../support/brokers.js'
+import type { TcpBroker } from '../support/brokers.js'
+import { createPki } from '../support/certs.js'
+import { connectPacket, parseAll, subscribePacket } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
 
 function payload (size: number, seed: number): Buffer {
   // Distinct content per message: sha256 chains are cheap and never repeat.

@@ -9,10 +9,10 @@ import { once } from 'node:events'
 import mqtt from 'mqtt'
 import { WebSocket } from 'ws'
 import { createGateway } from '../../src/index.js'
-import { startTcpBroker } from './support/brokers.js'
-import { captureLogs } from './support/logs.js'
-import { connectPacket, parseAll, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { captureLogs } from '../support/logs.js'
+import { connectPacket, parseAll, publishPacket, subscribePacket } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
 
 const PERIOD_S = 1
 

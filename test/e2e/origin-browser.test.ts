@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { chromium } from 'playwright-core'
 import { createGateway } from '../../src/index.js'
-import { chromiumArgs } from '../helpers/browser.js'
-import { programs } from '../helpers/programs.js'
-import { skipUnlessAvailable } from '../helpers/programs.js'
-import { waitUntil } from '../helpers/wait.js'
-import { captureLogs } from './support/logs.js'
+import { chromiumArgs } from '../support/browser.js'
+import { programs } from '../support/programs.js'
+import { skipUnlessAvailable } from '../support/programs.js'
+import { waitUntil } from '../support/wait.js'
+import { captureLogs } from '../support/logs.js'
 
 /** The page: one WebSocket of its own, one from a sandboxed iframe; results in window.results. */
 function pageHtml (wsUrl: string): string {

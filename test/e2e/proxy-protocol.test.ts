@@ -10,9 +10,9 @@ import mqtt from 'mqtt'
 import { V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js'
 import type { IPv4ProxyAddress } from 'proxy-protocol-js'
 import { createGateway } from '../../src/index.js'
-import { createPki } from './support/certs.js'
-import type { TestPki } from './support/certs.js'
-import { proxiedBroker } from './support/proxied-broker.js'
+import { createPki } from '../support/certs.js'
+import type { TestPki } from '../support/certs.js'
+import { proxiedBroker } from '../support/proxied-broker.js'
 
 async function roundTrip (url: string, options: mqtt.IClientOptions = {}): Promise<void> {
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...options })

@@ -12,12 +12,12 @@ import type { TestContext } from 'node:test'
 import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
 import { GatewayServer } from '../../src/gateway.js'
-import { freePort } from '../helpers/free-port.js'
-import { httpGet } from '../helpers/http.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { startTcpBroker } from './support/brokers.js'
-import { startCliProcess } from './support/cli-process.js'
-import { upgrade } from './support/raw-client.js'
+import { freePort } from '../support/free-port.js'
+import { httpGet } from '../support/http.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { startCliProcess } from '../support/cli-process.js'
+import { upgrade } from '../support/raw-client.js'
 
 const DELAY_MS = 1500
 

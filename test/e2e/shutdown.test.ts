@@ -7,9 +7,9 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import mqtt from 'mqtt'
 import { WebSocket } from 'ws'
-import { startBridged } from './support/bridged.js'
-import { connectPacket, publishPacket } from './support/mqtt-bytes.js'
-import { upgrade } from './support/raw-client.js'
+import { startBridged } from '../support/bridged.js'
+import { connectPacket, publishPacket } from '../support/mqtt-bytes.js'
+import { upgrade } from '../support/raw-client.js'
 
 const CLIENTS = 1000
 const DRAIN_MS = 3000

@@ -13,12 +13,12 @@ import type { MqttClient } from 'mqtt'
 import { chromium } from 'playwright-core'
 import type { Browser, Page } from 'playwright-core'
 import { GatewayServer } from '../../src/gateway.js'
-import { chromiumArgs } from '../helpers/browser.js'
-import { freePort } from '../helpers/free-port.js'
-import { programs, skipUnlessAvailable } from '../helpers/programs.js'
-import { waitUntil } from '../helpers/wait.js'
-import { startTcpBroker } from './support/brokers.js'
-import type { TcpBroker } from './support/brokers.js'
+import { chromiumArgs } from '../support/browser.js'
+import { freePort } from '../support/free-port.js'
+import { programs, skipUnlessAvailable } from '../support/programs.js'
+import { waitUntil } from '../support/wait.js'
+import { startTcpBroker } from '../support/brokers.js'
+import type { TcpBroker } from '../support/brokers.js'
 
 const SCREENSHOT = fileURLToPath(new URL('../../.tmp/status-page.png', import.meta.url))
 

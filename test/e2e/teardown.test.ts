@@ -6,14 +6,14 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import { createGateway } from '../../src/index.js'
-import { startMosquitto } from '../helpers/mosquitto.js'
-import { skipUnlessAvailable } from '../helpers/programs.js'
-import { startTcpBroker } from './support/brokers.js'
-import { startBridged } from './support/bridged.js'
-import type { Bridged } from './support/bridged.js'
-import { connectPacket, parseAll, publishPacket } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
-import type { RawClient } from './support/raw-client.js'
+import { startMosquitto } from '../support/mosquitto.js'
+import { skipUnlessAvailable } from '../support/programs.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { startBridged } from '../support/bridged.js'
+import type { Bridged } from '../support/bridged.js'
+import { connectPacket, parseAll, publishPacket } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
+import type { RawClient } from '../support/raw-client.js'
 
 async function until (check: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms
@@ -75,7 +75,7 @@ describe('teardown with an upstream broker (Aedes over TCP)', () => {
     let willAt = 0
     watcher.on('message', () => { willAt = Date.now() })
     const raw = await connectRaw(url)
-    const { encode } = await import('./support/mqtt-bytes.js')
+    const { encode } = await import('../support/mqtt-bytes.js')
     raw.sendBinary(encode({
       cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'vanisher', clean: true, keepalive: 60,
       will: { topic: 'wills/vanisher', payload: Buffer.from('gone'), qos: 0, retain: false }

@@ -13,10 +13,10 @@ import { Aedes } from 'aedes'
 import { WebSocket } from 'ws'
 import type { ClientOptions } from 'ws'
 import { createGateway } from '../../src/index.js'
-import { startTcpBroker } from './support/brokers.js'
-import { createPki } from './support/certs.js'
-import type { TestPki } from './support/certs.js'
-import { captureLogs } from './support/logs.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { createPki } from '../support/certs.js'
+import type { TestPki } from '../support/certs.js'
+import { captureLogs } from '../support/logs.js'
 
 let pki: TestPki
 before(() => { pki = createPki() })

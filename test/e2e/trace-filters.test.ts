@@ -10,14 +10,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { GatewayServer } from '../../src/gateway.js'
-import { freePort } from '../helpers/free-port.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { encode } from './support/mqtt-bytes.js'
-import { connectPacket, publishPacket, subscribePacket } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
-import type { RawClient } from './support/raw-client.js'
-import { capturingLogger, streamTrace } from './support/trace-viewers.js'
-import type { StreamViewer, TraceEventJson } from './support/trace-viewers.js'
+import { freePort } from '../support/free-port.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import { encode } from '../support/mqtt-bytes.js'
+import { connectPacket, publishPacket, subscribePacket } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
+import type { RawClient } from '../support/raw-client.js'
+import { capturingLogger, streamTrace } from '../support/trace-viewers.js'
+import type { StreamViewer, TraceEventJson } from '../support/trace-viewers.js'
 
 interface Client { id: string, from: string, raw?: RawClient, conn?: number }
 

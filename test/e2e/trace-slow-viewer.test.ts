@@ -15,12 +15,12 @@ import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { stopChild } from '../helpers/child.js'
-import { freePort } from '../helpers/free-port.js'
-import { waitUntil } from '../helpers/wait.js'
-import { connectPacket, encode, subscribePacket } from './support/mqtt-bytes.js'
-import { connectRaw } from './support/raw-client.js'
-import type { RawClient } from './support/raw-client.js'
+import { stopChild } from '../support/child.js'
+import { freePort } from '../support/free-port.js'
+import { waitUntil } from '../support/wait.js'
+import { connectPacket, encode, subscribePacket } from '../support/mqtt-bytes.js'
+import { connectRaw } from '../support/raw-client.js'
+import type { RawClient } from '../support/raw-client.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const STALL_MS = 15_000
@@ -59,7 +59,7 @@ describe('a trace viewer that never reads', () => {
   }
 
   before(async () => {
-    child = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/support/trace-gateway.ts'], {
+    child = spawn(process.execPath, ['--import', 'tsx', 'test/support/trace-gateway.ts'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, MWG_TEST_TRACE_LIMITS: JSON.stringify({ stallMs: STALL_MS }), MWG_TEST_ADMIN_PORT: String(await freePort()), NODE_TEST_CONTEXT: '' }

@@ -15,11 +15,11 @@ import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import mqtt from 'mqtt'
 import type { MqttClient } from 'mqtt'
-import { isRunning, stopChild } from '../helpers/child.js'
-import { freePort } from '../helpers/free-port.js'
-import { waitUntil, withTimeout } from '../helpers/wait.js'
-import { startTcpBroker } from './support/brokers.js'
-import { httpGet } from '../helpers/http.js'
+import { isRunning, stopChild } from '../support/child.js'
+import { freePort } from '../support/free-port.js'
+import { waitUntil, withTimeout } from '../support/wait.js'
+import { startTcpBroker } from '../support/brokers.js'
+import { httpGet } from '../support/http.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LISTENING = /listening on (ws:\/\/127\.0\.0\.1:\d+\/mqtt) \(upstream mqtt:\/\/127\.0\.0\.1:\d+, 2 workers\)/

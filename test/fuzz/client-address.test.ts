@@ -15,7 +15,7 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import type { IncomingHttpHeaders } from 'node:http'
 import { ClientAddressResolver } from '../../src/server/client-address.js'
-import { fuzz } from './support/fuzz.js'
+import { fuzz } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- reference
 

@@ -19,7 +19,7 @@ import { MalformedPacketError } from '../../src/errors.js'
 import { connackCode, parseConnect } from '../../src/mqtt/first-packets.js'
 import type { ConnectInfo } from '../../src/mqtt/first-packets.js'
 import { firstPacketSize } from '../../src/mqtt/packet-scanner.js'
-import { fuzz } from './support/fuzz.js'
+import { fuzz } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- generators
 

@@ -18,8 +18,8 @@ import type { CloseReason } from '../../src/errors.js'
 import { FrameReader } from '../../src/ws/frame-reader.js'
 import { Opcode } from '../../src/wire/websocket.js'
 import type { FrameSink } from '../../src/ws/frame-reader.js'
-import { chunkRanges, fuzz, sizedBytes, splits } from './support/fuzz.js'
-import type { Splits } from './support/fuzz.js'
+import { chunkRanges, fuzz, sizedBytes, splits } from '../support/fuzz.js'
+import type { Splits } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- the sink
 

@@ -10,7 +10,7 @@ import fc from 'fast-check'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { SignJWT } from 'jose'
 import { TokenVerifier, extractToken } from '../../src/server/jwt.js'
-import { fuzz } from './support/fuzz.js'
+import { fuzz } from '../support/fuzz.js'
 
 /** Header text near the grammar (Bearer, ";", "=", quotes, "%") and anywhere else. */
 const text = fc.oneof(

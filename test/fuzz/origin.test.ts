@@ -19,7 +19,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { OriginPolicy } from '../../src/server/origin.js'
-import { fuzz } from './support/fuzz.js'
+import { fuzz } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- reference
 

@@ -12,8 +12,8 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { MALFORMED_LENGTH, PacketScanner, firstPacketSize } from '../../src/mqtt/packet-scanner.js'
-import { chunkRanges, filledBytes, fuzz, splits } from './support/fuzz.js'
-import type { Splits } from './support/fuzz.js'
+import { chunkRanges, filledBytes, fuzz, splits } from '../support/fuzz.js'
+import type { Splits } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- reference
 

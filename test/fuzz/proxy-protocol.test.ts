@@ -27,8 +27,8 @@ import { MAX_HEADER_BYTES, ProxyHeaderReader, readProxyHeader } from '../../src/
 import type { ProxyReaderResult } from '../../src/proxy-protocol/read.js'
 import { proxyHeader } from '../../src/proxy-protocol/write.js'
 import type { ClientEndpoint } from '../../src/proxy-protocol/write.js'
-import { chunkRanges, fuzz, splits } from './support/fuzz.js'
-import type { Splits } from './support/fuzz.js'
+import { chunkRanges, fuzz, splits } from '../support/fuzz.js'
+import type { Splits } from '../support/fuzz.js'
 
 // ---------------------------------------------------------------- reference
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { chooseSubprotocol } from '../../src/server/subprotocol.js'
-import { fuzz } from './support/fuzz.js'
+import { fuzz } from '../support/fuzz.js'
 
 /** Header text made of what matters here (tokens, commas, spaces, case) and of anything at all. */
 const token = fc.oneof(

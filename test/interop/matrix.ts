@@ -12,12 +12,12 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ConnackError, QOS_LEVELS, versionName } from '../helpers/client.js'
-import type { ClientDriver, ConnectOptions, MqttVersion, QoS, Received, TestClient, Will } from '../helpers/client.js'
-import { BROKER_KINDS, brokerTraits, brokerVersions, startTarget } from '../helpers/gateway.js'
-import type { BrokerKind, BrokerTraits, Target } from '../helpers/gateway.js'
-import { connectMqttjs } from '../helpers/mqttjs.js'
-import { assertSamePayload, byTopic, clientId, payload, uid } from '../helpers/payload.js'
+import { ConnackError, QOS_LEVELS, versionName } from '../support/client.js'
+import type { ClientDriver, ConnectOptions, MqttVersion, QoS, Received, TestClient, Will } from '../support/client.js'
+import { BROKER_KINDS, brokerTraits, brokerVersions, startTarget } from '../support/gateway.js'
+import type { BrokerKind, BrokerTraits, Target } from '../support/gateway.js'
+import { connectMqttjs } from '../support/mqttjs.js'
+import { assertSamePayload, byTopic, clientId, payload, uid } from '../support/payload.js'
 
 /** A will must arrive this soon after the socket dies; MQTT keep-alive (60 s) would take 90 s. */
 const WILL_DEADLINE = 5000

@@ -1,7 +1,7 @@
 /** Interop: MQTT.js over WebSocket in Node, through the gateway, to Aedes and to Mosquitto. */
 import { describe } from 'node:test'
-import { mqttjsDriver } from '../helpers/mqttjs.js'
-import { skipUnlessAvailable } from '../helpers/programs.js'
+import { mqttjsDriver } from '../support/mqttjs.js'
+import { skipUnlessAvailable } from '../support/programs.js'
 import { interopMatrix } from './matrix.js'
 
 describe('interop: MQTT.js (Node)', { skip: skipUnlessAvailable('interop MQTT.js (Node)', 'mosquitto') }, () => {

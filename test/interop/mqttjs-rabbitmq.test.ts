@@ -7,8 +7,8 @@
  * subscriptions are downgraded to QoS 1).
  */
 import { describe } from 'node:test'
-import { mqttjsDriver } from '../helpers/mqttjs.js'
-import { skipUnlessRabbitmq } from '../helpers/rabbitmq.js'
+import { mqttjsDriver } from '../support/mqttjs.js'
+import { skipUnlessRabbitmq } from '../support/rabbitmq.js'
 import { interopMatrix } from './matrix.js'
 
 describe('interop: MQTT.js (Node) to RabbitMQ', { skip: skipUnlessRabbitmq('interop MQTT.js (Node) to RabbitMQ') }, () => {

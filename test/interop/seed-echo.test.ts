@@ -11,12 +11,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { TestContext } from 'node:test'
-import { startTarget } from '../helpers/gateway.js'
-import type { Target } from '../helpers/gateway.js'
-import { connectPahoProcess } from '../helpers/paho.js'
-import type { PahoLine, PahoProcess } from '../helpers/paho.js'
-import { uid } from '../helpers/payload.js'
-import { skipUnlessAvailable } from '../helpers/programs.js'
+import { startTarget } from '../support/gateway.js'
+import type { Target } from '../support/gateway.js'
+import { connectPahoProcess } from '../support/paho.js'
+import type { PahoLine, PahoProcess } from '../support/paho.js'
+import { uid } from '../support/payload.js'
+import { skipUnlessAvailable } from '../support/programs.js'
 
 const TOPIC = 'iot'
 const RATE = 100

@@ -2,7 +2,7 @@
  * The load tool's WebSocket framing: the frame reader takes server frames
  * apart however they are chunked, and pre-encoded PUBLISH batches decode to
  * the right packets. (The masked client frames it writes come from the
- * gateway's src/wire/, tested in test/unit/wire.test.ts.)
+ * gateway's src/wire/, tested in test/unit/wire/wire.test.ts.)
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'

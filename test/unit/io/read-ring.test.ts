@@ -15,7 +15,7 @@ import net from 'node:net'
 import type { Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { adoptReads, canAdoptReads, readInto, readsThroughRing, ReadRing, settleReads } from '../../../src/io/read-ring.js'
-import { prng } from '../support/prng.js'
+import { prng } from '../../support/prng.js'
 
 interface Use { view: Buffer, expected: Buffer }
 

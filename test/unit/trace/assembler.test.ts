@@ -11,7 +11,7 @@ import mqttPacket from 'mqtt-packet'
 import type { Packet } from 'mqtt-packet'
 import { PacketAssembler } from '../../../src/trace/assembler.js'
 import type { PacketHead } from '../../../src/trace/assembler.js'
-import { prng } from '../support/prng.js'
+import { prng } from '../../support/prng.js'
 
 const packets: Packet[] = [
   { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'asm', clean: true, keepalive: 30 },
