@@ -122,8 +122,11 @@ describe('--workers', () => {
     const url = LISTENING.exec(cluster.lines.find((l) => LISTENING.test(l)) ?? '')?.[1] as string
     assert.equal(cluster.lines.filter((l) => LISTENING.test(l)).length, 1, 'one listening line for the cluster')
     assert.ok(cluster.lines.includes(`admin on http://127.0.0.1:${adminPort}/ (metrics of all workers, health)`))
+    // The primary's log lines are written asynchronously (pino), the listening line
+    // synchronously: under load they can reach the pipe in either order.
+    await waitFor(cluster, () => workerPids(cluster).length >= 2, 5000, 'two worker_start lines')
     const [first, second] = workerPids(cluster)
-    assert.ok(first !== undefined && second !== undefined && first !== second)
+    assert.ok(first !== undefined && second !== undefined && first !== second, `worker pids ${String(first)}, ${String(second)}`)
     assert.deepEqual(await httpGet(adminPort, '/readyz'), { status: 200, body: 'ready\n' })
 
     // Round-robin: 20 connections land on both workers.
