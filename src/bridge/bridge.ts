@@ -118,7 +118,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private upstreamClosed = false
 
   // First packets.
-  private readonly gate: ConnectGate
+  /** Until the CONNECT passed; then dropped, so an idle connection does not keep it. */
+  private gate: ConnectGate | undefined
   /** Packets a client may send after its CONNECT before the CONNACK (the embedded broker queues them). */
   private readonly packetsBeforeConnack: number
   private clientId: string | undefined
@@ -234,7 +235,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private forward (bytes: Buffer): void {
     this.bytesFromClient += bytes.length
     if (this.tap !== undefined) this.tap.fromClient(bytes)
-    if (!this.gate.passed) this.gatherConnect(bytes)
+    if (this.gate !== undefined) this.gatherConnect(this.gate, bytes)
     else this.writeUpstream(bytes)
   }
 
@@ -250,14 +251,15 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   /** Offers the client's bytes to the CONNECT gate until it opens. */
-  private gatherConnect (bytes: Buffer): void {
-    const verdict = this.gate.offer(bytes)
+  private gatherConnect (gate: ConnectGate, bytes: Buffer): void {
+    const verdict = gate.offer(bytes)
     if (verdict.kind === 'wait') return
     if (verdict.connect !== undefined) {
       this.clientId = verdict.connect.clientId
       this.protocolVersion = verdict.connect.protocolVersion
     }
     if (verdict.kind === 'refuse') return this.fail(verdict.reason, verdict.detail)
+    this.gate = undefined
     const connect = verdict.connect
     this.life.on(this.upstream === undefined ? 'connect_deferred' : 'connect')
     this.deadlines.clear(Deadline.connect)
@@ -382,6 +384,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       // A broker's DISCONNECT is its last packet; read its reason then only.
       if (flow.scanner.lastType === PacketType.DISCONNECT && this.protocolVersion === 5) this.readBrokerDisconnect(flow.parts, flow.size)
       this.sendToClient(flow.parts, flow.size)
+      flow.release()
     }
     if (refusal === OVERSIZE) {
       const { currentPacketSize, maxPacketSize } = flow.scanner
@@ -694,7 +697,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   private endUpstreamAfterFlush (): void {
-    if (!this.gate.passed) {
+    if (this.gate !== undefined) {
       // No complete CONNECT yet: nothing worth delivering.
       this.destroyUpstream()
       return

@@ -71,10 +71,13 @@ export interface CloseRecord {
   detail: string | undefined
 }
 
+/** The record of every connection not closing yet: one object for all of them. */
+const NOT_CLOSED: Readonly<CloseRecord> = Object.freeze({ reason: 'shutdown', initiator: 'gateway', code: undefined, detail: undefined })
+
 export class Lifecycle {
   phase: Phase = 'awaiting_connect'
   /** Set by `close()`; a connection that ends otherwise (never) would say shutdown. */
-  record: CloseRecord = { reason: 'shutdown', initiator: 'gateway', code: undefined, detail: undefined }
+  record: Readonly<CloseRecord> = NOT_CLOSED
 
   /** Applies `event`; false (and no change) when it is not allowed in the current state. */
   on (event: LifecycleEvent): boolean {

@@ -56,13 +56,16 @@ export class ClientPackets {
   }
 }
 
+/** `parts` when nothing is waiting to be sent: shared, never written. */
+const NO_PARTS: Buffer[] = []
+
 export class BrokerPackets {
   readonly scanner = new PacketScanner()
   /** Bytes of a packet not yet complete: views of the broker's chunks. */
   held: Buffer[] = []
   heldBytes = 0
-  /** What `cut` found: the whole packets, and their size. */
-  parts: Buffer[] = []
+  /** What `cut` found: the whole packets, and their size (until `release`). */
+  parts: Buffer[] = NO_PARTS
   size = 0
 
   constructor (maxPacketSize: number) {
@@ -93,5 +96,15 @@ export class BrokerPackets {
       this.heldBytes += chunk.length - Math.max(boundary, 0)
     }
     return undefined
+  }
+
+  /**
+   * The caller is done with `parts`: let go of them, so that an idle
+   * connection does not keep its last message (and the read buffer it is a
+   * view of) until the broker next writes.
+   */
+  release (): void {
+    this.parts = NO_PARTS
+    this.size = 0
   }
 }

@@ -89,4 +89,17 @@ describe('broker → client packets', () => {
     assert.deepEqual(Buffer.concat(flow.parts), a)
     assert.equal(flow.heldBytes, 0)
   })
+
+  test('once released, the packets sent are no longer held (an idle connection keeps no chunk)', () => {
+    const flow = new BrokerPackets(1024)
+    const chunk = publish(10)
+    flow.cut(chunk)
+    assert.equal(flow.parts[0]?.buffer, chunk.buffer)
+    flow.release()
+    assert.equal(flow.parts.length, 0)
+    assert.equal(flow.size, 0)
+    // The next chunk is cut as before.
+    flow.cut(publish(20))
+    assert.deepEqual(Buffer.concat(flow.parts), publish(20))
+  })
 })
