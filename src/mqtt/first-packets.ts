@@ -5,10 +5,10 @@
  * protocol version; the broker's CONNACK gives the result code (for logs).
  * After these two packets the gateway is a plain byte pipe.
  */
-import mqttPacket from 'mqtt-packet'
 import type { IConnectPacket, Packet } from 'mqtt-packet'
 import { MalformedPacketError } from '../errors.js'
 import { firstPacketSize } from './packet-scanner.js'
+import { parsePacket } from './parse-packet.js'
 
 export interface ConnectInfo {
   clientId: string
@@ -38,43 +38,15 @@ export function parseConnect (packet: Buffer): ConnectInfo {
   }
 }
 
-/**
- * One parser for the process: building one per connection (an EventEmitter,
- * a buffer list, a packet) was a measurable part of each connection's cost.
- * parse() is synchronous and is given exactly one packet at a time.
- */
-let parser = mqttPacket.parser()
-let parsed: Packet | undefined
-let parseError: Error | undefined
-listen(parser)
-
-function listen (p: typeof parser): void {
-  p.on('packet', (packet: Packet) => { parsed ??= packet })
-  p.on('error', (err: Error) => { parseError ??= err })
-}
-
 function parseOne (bytes: Buffer): Packet {
-  // Exactly one packet: bytes after it would start another packet inside the
-  // shared parser, which would then spoil the next connection's CONNECT.
+  // Exactly one packet, as the shared parser needs.
   const size = firstPacketSize(bytes)
   if (size !== bytes.length) {
     throw new MalformedPacketError(size < 0 ? 'incomplete or malformed packet' : `${bytes.length - size} bytes after the packet`)
   }
-  parsed = undefined
-  parseError = undefined
-  // A CONNECT sets the parser's protocol version: start each packet from none.
-  ;(parser as unknown as { settings: object }).settings = {}
-  const left = parser.parse(bytes)
-  const packet = parsed as Packet | undefined // (set by the listeners during parse())
-  const error = parseError as Error | undefined
-  if (error !== undefined || packet === undefined || left !== 0) {
-    // The parser may keep state of this packet (its own reset after an
-    // error leaves the read position): the next packet gets a new one.
-    parser = mqttPacket.parser()
-    listen(parser)
-  }
-  if (error !== undefined) throw new MalformedPacketError(error.message)
-  if (packet === undefined) throw new MalformedPacketError('incomplete packet')
+  const packet = parsePacket(bytes)
+  if (packet instanceof MalformedPacketError) throw packet
+  if (packet instanceof Error) throw new MalformedPacketError(packet.message)
   return packet
 }
 

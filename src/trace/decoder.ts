@@ -13,9 +13,8 @@
  * the caller asks for; no raw bytes of a packet are ever handed on except a
  * PUBLISH payload prefix the viewer asked for.
  */
-import mqttPacket from 'mqtt-packet'
-import { MalformedPacketError } from '../errors.js'
 import type { Packet } from 'mqtt-packet'
+import { parsePacket } from '../mqtt/parse-packet.js'
 import { PacketType, varintSize, writeVarint } from '../wire/mqtt.js'
 import type { PacketHead } from './assembler.js'
 import { reasonName } from './reason-codes.js'
@@ -224,35 +223,12 @@ function utf8Boundary (bytes: Buffer): number {
   return bytes.length
 }
 
-// One parser for all traces, as in mqtt/first-packets.ts: parse() is
-// synchronous and is given exactly one packet at a time.
-let parser = mqttPacket.parser()
-let parsed: Packet | undefined
-let parseError: Error | undefined
-listen(parser)
-
-function listen (p: typeof parser): void {
-  p.on('packet', (packet: Packet) => { parsed ??= packet })
-  p.on('error', (err: Error) => { parseError ??= err })
-}
-
 /** The packet rebuilt from its head (a PUBLISH cut short gets the head's length) and parsed. */
 function parseHead (p: PacketHead, version: number): Packet | Error {
   const bytes = Buffer.allocUnsafe(1 + varintSize(p.head.length) + p.head.length)
   bytes[0] = p.first
   p.head.copy(bytes, writeVarint(bytes, 1, p.head.length))
-  parsed = undefined
-  parseError = undefined
-  ;(parser as unknown as { settings: object }).settings = { protocolVersion: version }
-  const left = parser.parse(bytes)
-  const packet = parsed as Packet | undefined
-  const error = parseError as Error | undefined
-  if (error !== undefined || packet === undefined || left !== 0) {
-    parser = mqttPacket.parser()
-    listen(parser)
-  }
-  if (error !== undefined) return error
-  return packet ?? new MalformedPacketError('incomplete packet')
+  return parsePacket(bytes, version)
 }
 
 /**
