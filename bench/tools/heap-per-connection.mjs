@@ -16,14 +16,15 @@
 /* global process, Buffer, console, setTimeout */
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import WebSocket from 'ws'
 
 const CHILD = 'child'
 const SETTLE_MS = 12_000
 
 if (process.argv[2] === CHILD) {
-  const { createGateway } = await import(`${process.argv[3]}/dist/index.js`)
+  const { createGateway } = await import(pathToFileURL(resolve(process.argv[3], 'dist/index.js')).href)
   const gateway = createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, logLevel: 'silent', upstream: process.argv[4], maxConnections: 20_000, wsPingIdle: 0 })
   process.send({ url: (await gateway.listen()).url })
   process.on('message', (message) => {
