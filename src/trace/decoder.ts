@@ -17,7 +17,7 @@ import type { Packet } from 'mqtt-packet'
 import { parsePacket } from '../mqtt/parse-packet.js'
 import { PacketType, varintSize, writeVarint } from '../wire/mqtt.js'
 import type { PacketHead } from './assembler.js'
-import { reasonName } from './reason-codes.js'
+import { reasonName } from '../mqtt/reason-codes.js'
 
 export const REDACTED = '(redacted)'
 

@@ -1,6 +1,6 @@
 /**
- * Names of MQTT result codes, so a trace says "not authorized" rather than
- * 135: CONNACK return codes of 3.1 / 3.1.1 [MQTT 3.1.1 §3.2.2.3], SUBACK
+ * Names of MQTT result codes, so a trace or a close log line says "not
+ * authorized" rather than 135: CONNACK return codes of 3.1 / 3.1.1 [MQTT 3.1.1 §3.2.2.3], SUBACK
  * return codes [§3.9.3], and the reason codes of MQTT 5 [MQTT 5 §2.4].
  */
 
