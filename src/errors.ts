@@ -20,6 +20,7 @@ export const errorCodes = {
   MWG_ERR_OUT_OF_RANGE: 'a function was given a number outside what it accepts (a programming error, not a client\'s)',
   MWG_ERR_PACKET_IDS_EXHAUSTED: 'an embedded-broker session has all 65,535 packet identifiers in flight: none left for another QoS 1/2 message',
   MWG_ERR_MQTT5_UNSUPPORTED: 'the embedded broker refused an MQTT 5 CONNECT (Aedes 1.x speaks 3.1 and 3.1.1)',
+  MWG_ERR_EMPTY_CLIENT_ID: 'the embedded broker refused a CONNECT with an empty client id and clean session 0 (CONNACK 2, [MQTT-3.1.3-8])',
   MWG_ERR_UNREAD_OVERFLOW: 'the embedded broker had more waiting for a slow WebSocket client than its bound: the client is dropped',
   // A trace request the admin API refuses; traceErrors gives each its HTTP status.
   MWG_ERR_TRACE_FILTER: 'a trace filter that cannot be read (client id, address, CIDR, topic filter)',
@@ -155,6 +156,17 @@ export class Mqtt5UnsupportedError extends GatewayError {
 }
 
 /**
+ * The embedded broker's refusal of a persistent session without a client id
+ * (nobody could resume it), after the CONNACK 2 "Identifier rejected".
+ */
+export class EmptyClientIdError extends GatewayError {
+  constructor () {
+    super('MWG_ERR_EMPTY_CLIENT_ID', 'a persistent session (clean session 0) needs a client id [MQTT-3.1.3-8]')
+    this.name = 'EmptyClientIdError'
+  }
+}
+
+/**
  * A file an option names (certificate, key, CA, JWT key) cannot be read.
  * Still an InvalidOptionError, for callers that catch those; its own code.
  */
@@ -274,6 +286,8 @@ export const closeReasons = {
   client_end: { initiator: 'client', code: CloseCode.normal },
   client_error: { initiator: 'client', code: CloseCode.normal },
   broker_close: { initiator: 'broker', code: CloseCode.normal },
+  // The broker answered the CONNECT with a refusal (CONNACK code not 0), then closed.
+  connack_refused: { initiator: 'broker', code: CloseCode.normal },
   broker_error: { initiator: 'broker', code: CloseCode.internalError },
   // The broker's first bytes were not a CONNACK (not MQTT, or a wrong port).
   broker_protocol_error: { initiator: 'broker', code: CloseCode.internalError },

@@ -20,6 +20,7 @@ import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
+import { connackText } from '../mqtt/reason-codes.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
@@ -604,13 +605,23 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   private onUpstreamEnd (): void {
     if (this.life.live) {
-      // A broker closes the connection right after the client's DISCONNECT:
-      // then the client, not the broker, ended the session.
-      const reason = this.brokerTookOver ? 'broker_takeover' : this.fromClient.scanner.lastType === PacketType.DISCONNECT ? 'client_disconnect' : 'broker_close'
-      this.beginClose(reason, this.brokerTookOver ? 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)' : 'broker closed the connection', CloseCode.normal)
+      const [reason, detail] = this.whyBrokerEnded()
+      this.beginClose(reason, detail, CloseCode.normal)
       this.closeClientAfterFrame(CloseCode.normal, 'broker closed the connection')
     }
     endOnce(this.upstream)
+  }
+
+  private whyBrokerEnded (): [CloseReason, string] {
+    if (this.brokerTookOver) return ['broker_takeover', 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)']
+    // A broker closes the connection right after the client's DISCONNECT:
+    // then the client, not the broker, ended the session.
+    if (this.fromClient.scanner.lastType === PacketType.DISCONNECT) return ['client_disconnect', 'broker closed the connection']
+    // Any CONNACK code but 0 is a refusal, in MQTT 3.1.1 and 5 alike.
+    if (this.connack !== undefined && this.connack !== 0) {
+      return ['connack_refused', `broker refused the CONNECT: ${connackText(this.connack, this.protocolVersion ?? 4)}`]
+    }
+    return ['broker_close', 'broker closed the connection']
   }
 
   private onUpstreamError (err: NodeJS.ErrnoException): void {

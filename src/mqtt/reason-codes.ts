@@ -64,3 +64,9 @@ export function reasonName (code: number, version: number, cmd: string): string 
   if (code === 0 && cmd === 'suback') return 'granted QoS 0'
   return V5[code] ?? `unknown (0x${code.toString(16)})`
 }
+
+/** A CONNACK's code as a log line says it: "return code 5 not authorized", "reason 0x84 unsupported protocol version". */
+export function connackText (code: number, version: number): string {
+  const name = reasonName(code, version, 'connack')
+  return version === 5 ? `reason 0x${code.toString(16).padStart(2, '0')} ${name}` : `return code ${code} ${name}`
+}

@@ -13,7 +13,7 @@ import { once } from 'node:events'
 import { Aedes } from 'aedes'
 import type { Client, ConnectPacket } from 'aedes'
 import mqttPacket from 'mqtt-packet'
-import { Mqtt5UnsupportedError } from '../errors.js'
+import { EmptyClientIdError, Mqtt5UnsupportedError } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 import { duplexPair } from './duplex-pair.js'
 import { SessionQueuePersistence } from './session-queue.js'
@@ -21,21 +21,30 @@ import type { Upstream, UpstreamLink } from './upstream.js'
 
 /** [MQTT-3.2.2-6] MQTT 5 CONNACK reason 0x84: Unsupported Protocol Version. */
 const UNSUPPORTED_PROTOCOL_VERSION = 0x84
+/** MQTT 3.1.1 CONNACK return code 2: Identifier rejected. */
+const IDENTIFIER_REJECTED = 2
 
 /**
- * Aedes 1.x speaks MQTT 3.1 and 3.1.1 only, and answers an MQTT 5 CONNECT
- * with a 3.1.1 CONNACK (return code 1), which MQTT 5 clients report as an
- * unknown or legacy code. Answer them in their own version: CONNACK 0x84,
- * then Aedes closes the connection (the hook's refusal).
+ * Refuses the CONNECTs Aedes 1.x gets wrong, in the words the spec gives:
+ * - MQTT 5: Aedes speaks 3.1 and 3.1.1 only and answers with a 3.1.1
+ *   CONNACK (return code 1), which MQTT 5 clients report as an unknown or
+ *   legacy code. Answer in their own version: CONNACK 0x84.
+ * - An empty client id with clean session 0: Aedes accepts it with a random
+ *   id, a "persistent" session nobody can resume. [MQTT-3.1.3-8] CONNACK 2.
+ * Aedes then closes the connection (the hook's refusal).
  */
-function refuseMqtt5 (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
-  if (packet.protocolVersion !== 5) {
-    done(null, true)
+function refuseWhatAedesAccepts (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void): void {
+  if (packet.protocolVersion === 5) {
+    client.conn.write(mqttPacket.generate({ cmd: 'connack', reasonCode: UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }, { protocolVersion: 5 }))
+    done(new Mqtt5UnsupportedError(), false)
     return
   }
-  const connack = mqttPacket.generate({ cmd: 'connack', reasonCode: UNSUPPORTED_PROTOCOL_VERSION, sessionPresent: false }, { protocolVersion: 5 })
-  client.conn.write(connack)
-  done(new Mqtt5UnsupportedError(), false)
+  if (packet.clean === false && (packet.clientId ?? '') === '') {
+    client.conn.write(mqttPacket.generate({ cmd: 'connack', returnCode: IDENTIFIER_REJECTED, sessionPresent: false }))
+    done(new EmptyClientIdError(), false)
+    return
+  }
+  done(null, true)
 }
 
 /** The embedded broker's Aedes, with our limits and our session queues (exported for its regression tests). */
@@ -43,7 +52,7 @@ export async function createEmbeddedAedes (options: ResolvedOptions): Promise<Ae
   const persistence = new SessionQueuePersistence(options.brokerMaxQueued)
   const broker = await Aedes.createBroker({
     persistence,
-    preConnect: refuseMqtt5,
+    preConnect: refuseWhatAedesAccepts,
     authenticate: persistence.authenticate,
     authorizeForward: persistence.authorizeForward,
     // One frozen subscriber must not stall delivery to everyone else.

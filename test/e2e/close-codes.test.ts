@@ -23,6 +23,8 @@ interface Expectation {
   reason: string | undefined
   /** MQTT packets the client receives, by command (and code for CONNACK). */
   packets: string[]
+  /** What the close log line's detail must say, when the reason alone does not. */
+  detail?: RegExp
 }
 
 interface Row {
@@ -54,8 +56,19 @@ const rows: Row[] = [
     within: 2000,
     expect: {
       // Aedes 1.x speaks 3.1.1: refused in MQTT 5's own words, reason 0x84.
-      embedded: { code: 1000, reason: 'broker_close', packets: ['connack 132'] },
+      embedded: { code: 1000, reason: 'connack_refused', packets: ['connack 132'], detail: /0x84 unsupported protocol version/ },
       mosquitto: { code: undefined, reason: undefined, packets: ['connack 0'] }
+    }
+  },
+  {
+    name: 'a CONNECT the broker refuses (empty client id with clean session 0)',
+    // By hand: mqtt-packet will not write it. Protocol "MQTT" level 4, flags 0 (clean session 0), keep-alive 60, client id "".
+    send: (c) => c.sendBinary(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x00, 0x00, 0x3c, 0x00, 0x00])),
+    within: 2000,
+    expect: {
+      // [MQTT-3.1.3-8] CONNACK 2 "identifier rejected", then the broker closes.
+      embedded: { code: 1000, reason: 'connack_refused', packets: ['connack 2'], detail: /return code 2 identifier rejected/ },
+      mosquitto: { code: 1000, reason: 'connack_refused', packets: ['connack 2'], detail: /return code 2 identifier rejected/ }
     }
   },
   {
@@ -138,7 +151,8 @@ describe('close codes and CONNACKs, the same in both modes where MQTT allows', (
         client.sendClose(client.closeCode)
         assert.equal(client.closeCode, want.code)
         assert.deepEqual(summarize(client, version), want.packets)
-        await client.waitFor(() => logs.lines.some((l) => l.event === 'close' && l.reason === want.reason), 2000, `a close log line with reason ${String(want.reason)}`)
+        const logged = (): boolean => logs.lines.some((l) => l.event === 'close' && l.reason === want.reason && (want.detail === undefined || want.detail.test(String(l.detail))))
+        await client.waitFor(logged, 2000, `a close log line with reason ${String(want.reason)}${want.detail === undefined ? '' : ` and detail ${String(want.detail)}`}`)
       })
     }
   }

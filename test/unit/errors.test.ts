@@ -9,7 +9,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import {
-  errorCodes, GatewayError, InvalidOptionError, ListenError, MalformedPacketError, Mqtt5UnsupportedError, NotListeningError,
+  EmptyClientIdError, errorCodes, GatewayError, InvalidOptionError, ListenError, MalformedPacketError, Mqtt5UnsupportedError, NotListeningError,
   OutOfRangeError, PacketIdsExhaustedError, SocketError, traceErrors, TraceRequestError, UnreadableFileError, UnreadOverflowError,
   UpstreamConnectError, UsageError
 } from '../../src/errors.js'
@@ -30,6 +30,7 @@ const instances: [Error & { code: string }, ErrorCode][] = [
   [new OutOfRangeError('capacity must be a positive integer'), 'MWG_ERR_OUT_OF_RANGE'],
   [new PacketIdsExhaustedError(), 'MWG_ERR_PACKET_IDS_EXHAUSTED'],
   [new Mqtt5UnsupportedError(), 'MWG_ERR_MQTT5_UNSUPPORTED'],
+  [new EmptyClientIdError(), 'MWG_ERR_EMPTY_CLIENT_ID'],
   [new UnreadOverflowError(3_000_000, 2_097_152), 'MWG_ERR_UNREAD_OVERFLOW'],
   [new UsageError('--duration must be at least 1 s'), 'MWG_ERR_USAGE'],
   ...(Object.keys(traceErrors) as TraceErrorCode[]).map((code): [Error & { code: string }, ErrorCode] => [new TraceRequestError(code, 'refused'), code])
