@@ -20,7 +20,7 @@ import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
-import { connackText } from '../mqtt/reason-codes.js'
+import { connackText, reasonName } from '../mqtt/reason-codes.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
@@ -127,8 +127,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   private protocolVersion: number | undefined
   private connack: number | undefined
   private connackSeen = false
-  /** The broker's DISCONNECT said 0x8E: the client id connected elsewhere. */
-  private brokerTookOver = false
+  /** The reason of the broker's DISCONNECT (MQTT 5), when it sent one: 0x8E means the client id connected elsewhere. */
+  private brokerDisconnectReason: number | undefined
 
   // Turn batching and backpressure, each way (up: to the broker; down: to
   // the client). The broker's write buffer over the high-water mark stops
@@ -395,7 +395,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
 
   private readBrokerDisconnect (parts: Buffer[], size: number): void {
     const packets = parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, size)
-    this.brokerTookOver = lastDisconnectReason(packets) === REASON_SESSION_TAKEN_OVER
+    this.brokerDisconnectReason = lastDisconnectReason(packets)
   }
 
   private readConnack (parts: Buffer[]): void {
@@ -613,7 +613,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
   }
 
   private whyBrokerEnded (): [CloseReason, string] {
-    if (this.brokerTookOver) return ['broker_takeover', 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)']
+    const said = this.brokerDisconnectReason
+    if (said === REASON_SESSION_TAKEN_OVER) return ['broker_takeover', 'session taken over: the client id connected elsewhere (DISCONNECT 0x8E)']
     // A broker closes the connection right after the client's DISCONNECT:
     // then the client, not the broker, ended the session.
     if (this.fromClient.scanner.lastType === PacketType.DISCONNECT) return ['client_disconnect', 'broker closed the connection']
@@ -621,6 +622,8 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
     if (this.connack !== undefined && this.connack !== 0) {
       return ['connack_refused', `broker refused the CONNECT: ${connackText(this.connack, this.protocolVersion ?? 4)}`]
     }
+    // An MQTT 5 broker says why it ends a connection (0x8B shutting down, 0x98 administrative action, ...).
+    if (said !== undefined && said !== 0) return ['broker_close', `broker closed the connection: DISCONNECT reason 0x${said.toString(16)} ${reasonName(said, 5, 'disconnect')}`]
     return ['broker_close', 'broker closed the connection']
   }
 

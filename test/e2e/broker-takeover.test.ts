@@ -64,6 +64,20 @@ describe('the same client id through another gateway', () => {
     assert.match(body, /^mqtt_ws_gateway_connections_closed_total\{[^}]*reason="broker_takeover"[^}]*\} 1$/m)
     assert.deepEqual([...broker.connected.keys()], ['roaming-5'], 'the broker holds one connection')
   })
+
+  test('MQTT 5: a DISCONNECT with another reason reaches the client and is named in the close line', async (t) => {
+    const broker = await startTakeoverBroker()
+    t.after(() => broker.close())
+    const a = await gatewayTo(t, broker.url)
+    const client = await connect(t, a.url, 'node-leaving', 5)
+    const disconnected = new Promise<number | undefined>((resolve) => client.once('disconnect', (packet) => resolve(packet.reasonCode)))
+    broker.disconnect('node-leaving', 0x8b)
+    assert.equal(await withTimeout(disconnected, 1000, 'DISCONNECT to the client'), 0x8b)
+    await waitUntil(() => a.logs.find({ event: 'close' }) !== undefined, 1000, 'the close line')
+    const line = a.logs.find({ event: 'close' })
+    assert.equal(line?.reason, 'broker_close')
+    assert.equal(line?.detail, 'broker closed the connection: DISCONNECT reason 0x8b server shutting down')
+  })
 })
 
 describe('the same client id through another gateway, to Mosquitto 2.0.11', { skip: skipUnlessAvailable('takeover across gateways to Mosquitto', 'mosquitto') }, () => {

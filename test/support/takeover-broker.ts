@@ -5,7 +5,8 @@
  * Mosquitto from 2.0.15 do so; Debian 12's Mosquitto 2.0.11 closes without
  * a word (eclipse-mosquitto/mosquitto#2607) and Aedes speaks MQTT 3.1.1 only,
  * so the tests of the gateway's side use this. Real TCP on loopback; it
- * answers CONNECT, SUBSCRIBE and PINGREQ, and ignores everything else.
+ * answers CONNECT, SUBSCRIBE and PINGREQ, and ignores everything else; a
+ * test may also make it end a connection with another DISCONNECT reason.
  */
 import { once } from 'node:events'
 import net from 'node:net'
@@ -16,6 +17,8 @@ export interface TakeoverBroker {
   url: string
   /** Connections open now, by client id. */
   readonly connected: ReadonlyMap<string, net.Socket>
+  /** Ends a client's connection as a broker going away does: DISCONNECT with `reasonCode`, then close. */
+  disconnect: (clientId: string, reasonCode: number) => void
   close: () => Promise<void>
 }
 
@@ -67,6 +70,7 @@ export async function startTakeoverBroker (): Promise<TakeoverBroker> {
   return {
     url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     connected,
+    disconnect: (clientId, reasonCode) => connected.get(clientId)?.end(mqttPacket.generate({ cmd: 'disconnect', reasonCode }, V5)),
     close: async () => {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => server.close(() => resolve()))
