@@ -1,7 +1,8 @@
 /**
  * Names of MQTT result codes, so a trace or a close log line says "not
- * authorized" rather than 135: CONNACK return codes of 3.1 / 3.1.1 [MQTT 3.1.1 §3.2.2.3], SUBACK
- * return codes [§3.9.3], and the reason codes of MQTT 5 [MQTT 5 §2.4].
+ * authorized" rather than 135: CONNACK return codes of 3.1 / 3.1.1
+ * [MQTT 3.1.1 §3.2.2.3], SUBACK return codes [§3.9.3], and the reason codes
+ * of MQTT 5 [MQTT 5 §2.4].
  */
 
 const CONNACK_V3 = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable',
