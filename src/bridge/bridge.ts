@@ -20,7 +20,7 @@ import type { CloseReason } from '../errors.js'
 import { publish } from '../events.js'
 import type { GatewayRef } from '../events.js'
 import { connackCode, connackServerUnavailable, DISCONNECT_SESSION_TAKEN_OVER, lastDisconnectReason, REASON_SESSION_TAKEN_OVER } from '../mqtt/first-packets.js'
-import { connackText, reasonName } from '../mqtt/reason-codes.js'
+import { connackText, reasonText } from '../mqtt/reason-codes.js'
 import type { ResolvedOptions } from '../options.js'
 import type { TokenGrant } from '../server/jwt.js'
 import type { OpenUpstream, UpstreamLink } from '../upstream/upstream.js'
@@ -623,7 +623,7 @@ export class Bridge implements ChannelSink, IdlePingHost, DeadlineOwner, Directi
       return ['connack_refused', `broker refused the CONNECT: ${connackText(this.connack, this.protocolVersion ?? 4)}`]
     }
     // An MQTT 5 broker says why it ends a connection (0x8B shutting down, 0x98 administrative action, ...).
-    if (said !== undefined && said !== 0) return ['broker_close', `broker closed the connection: DISCONNECT reason 0x${said.toString(16)} ${reasonName(said, 5, 'disconnect')}`]
+    if (said !== undefined && said !== 0) return ['broker_close', `broker closed the connection: DISCONNECT ${reasonText(said, 5, 'disconnect')}`]
     return ['broker_close', 'broker closed the connection']
   }
 

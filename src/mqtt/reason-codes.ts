@@ -66,8 +66,12 @@ export function reasonName (code: number, version: number, cmd: string): string 
   return V5[code] ?? `unknown (0x${code.toString(16)})`
 }
 
-/** A CONNACK's code as a log line says it: "return code 5 not authorized", "reason 0x84 unsupported protocol version". */
-export function connackText (code: number, version: number): string {
-  const name = reasonName(code, version, 'connack')
+/** A code as a log line says it: "return code 5 not authorized" (3.1.1), "reason 0x84 unsupported protocol version" (5). */
+export function reasonText (code: number, version: number, cmd: string): string {
+  const name = reasonName(code, version, cmd)
   return version === 5 ? `reason 0x${code.toString(16).padStart(2, '0')} ${name}` : `return code ${code} ${name}`
+}
+
+export function connackText (code: number, version: number): string {
+  return reasonText(code, version, 'connack')
 }
